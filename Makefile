@@ -1,0 +1,35 @@
+# crumbless task runner: `make help` lists the targets.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= ./data
+STAMP := $(VENV)/.installed
+
+.PHONY: help run test lint bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install crumbless with pinned dependencies
+
+run: $(STAMP)  ## install, then serve the embedded mode on http://127.0.0.1:8000
+	$(BIN)/crumbless serve --host 127.0.0.1 --port 8000 --data-dir $(DATA_DIR)
+
+test: $(STAMP)  ## install, then run the whole test suite (starts a real Kafka broker)
+	$(BIN)/python -m pytest -q
+
+lint:  $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy contract collector processors sinks dashboards crumbless
+
+bench: $(STAMP)  ## run the benchmarks in bench/ (numbers go to docs/benchmarks.md)
+	$(BIN)/python -m bench
+
+clean:  ## remove the virtualenv and caches (not the data directory)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The cookieless collector: accepts beacons and makes them anonymous at the edge."""

@@ -1,0 +1,1 @@
+"""Transport implementations: the local event log (embedded) and Kafka (distributed)."""

@@ -1,0 +1,212 @@
+"""A durable append-only event log on local disk: the embedded transport and Kafka spool.
+
+Records are framed as [length u32][crc32 u32][payload] in segment files named by their
+first offset. `append` returns once the record is durable (fsync with group commit, or
+flush-to-OS in "flush" mode); readers see only durable records. A torn tail left by a
+crash is cut on open: it was never acknowledged. Segments wholly below the committed
+offset are deleted, so processed events do not linger on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+from contract.errors import SpoolFull, TransportError
+from contract.transport import Record
+
+_HEADER = struct.Struct(">II")
+MAX_RECORD = 16 * 1024 * 1024
+
+
+def _segment_name(base: int) -> str:
+    return f"{base:020d}.log"
+
+
+def _scan(path: Path) -> tuple[int, int]:
+    """(valid record count, valid byte length) of a segment; stops at the first bad frame."""
+    count = pos = 0
+    with path.open("rb") as fh:
+        while True:
+            header = fh.read(_HEADER.size)
+            if len(header) < _HEADER.size:
+                break
+            length, crc = _HEADER.unpack(header)
+            if length > MAX_RECORD:
+                break
+            payload = fh.read(length)
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                break
+            count += 1
+            pos += _HEADER.size + length
+    return count, pos
+
+
+class EventLog:
+    """One writer, any number of readers, in one process."""
+
+    def __init__(self, directory: Path, *, fsync: bool = True, max_bytes: int = 1 << 30,
+                 segment_bytes: int = 64 << 20) -> None:
+        self.directory = directory
+        self.fsync = fsync
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._durable_cond = threading.Condition(self._lock)
+        self._segments: list[int] = sorted(int(p.stem) for p in directory.glob("*.log"))
+        if not self._segments:
+            self._segments = [0]
+            (directory / _segment_name(0)).touch()
+        last = self._segments[-1]
+        count, valid = _scan(directory / _segment_name(last))
+        with (directory / _segment_name(last)).open("r+b") as fh:
+            fh.truncate(valid)  # a torn tail was never acknowledged
+        self._next = last + count
+        self._durable = self._next
+        self._bytes = sum((directory / _segment_name(b)).stat().st_size for b in self._segments)
+        self._file: BinaryIO = (directory / _segment_name(last)).open("ab")
+        self._closed = False
+        self._cursor: tuple[int, int, int] = (-1, 0, 0)  # (segment base, offset, byte pos)
+
+    @property
+    def end_offset(self) -> int:
+        """The offset the next durable record will get."""
+        with self._lock:
+            return self._durable
+
+    @property
+    def start_offset(self) -> int:
+        """The first offset still on disk."""
+        with self._lock:
+            return self._segments[0]
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes on disk across segments."""
+        with self._lock:
+            return self._bytes
+
+    def append(self, payload: bytes) -> int:
+        """Write one record and return its offset once durable; SpoolFull when out of room."""
+        if len(payload) > MAX_RECORD:
+            raise TransportError(f"record of {len(payload)} bytes exceeds {MAX_RECORD}")
+        frame = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        with self._lock:
+            if self._closed:
+                raise TransportError("event log is closed")
+            if self._bytes + len(frame) > self.max_bytes:
+                raise SpoolFull(f"event log at {self.directory} holds {self._bytes} bytes; "
+                                f"limit {self.max_bytes}")
+            if self._file.tell() + len(frame) > self.segment_bytes and self._file.tell() > 0:
+                self._roll()
+            try:
+                self._file.write(frame)
+                self._file.flush()
+            except OSError as exc:
+                raise TransportError(f"cannot write event log: {exc}") from exc
+            offset = self._next
+            self._next += 1
+            self._bytes += len(frame)
+            if not self.fsync:
+                self._durable = self._next
+                self._durable_cond.notify_all()
+                return offset
+        self._sync_until(offset + 1)
+        return offset
+
+    def _roll(self) -> None:
+        """Start a new segment (caller holds the lock); the old one is synced first."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._segments.append(self._next)
+        self._file = (self.directory / _segment_name(self._next)).open("ab")
+        self._sync_dir()
+
+    def _sync_dir(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _sync_until(self, end: int) -> None:
+        """Group commit: one fsync makes every record written so far durable."""
+        with self._sync_lock:
+            with self._lock:
+                if self._durable >= end:
+                    return
+                target = self._next
+                fd = os.dup(self._file.fileno())
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with self._lock:
+                self._durable = max(self._durable, target)
+                self._durable_cond.notify_all()
+
+    def wait_for(self, offset: int, timeout: float) -> bool:
+        """Block until a record at `offset` is durable or the timeout passes."""
+        with self._lock:
+            return self._durable_cond.wait_for(
+                lambda: self._durable > offset or self._closed, timeout)
+
+    def read(self, offset: int, max_records: int) -> list[Record]:
+        """Up to `max_records` durable records from `offset` (partition 0)."""
+        with self._lock:
+            end = min(self._durable, offset + max_records)
+            if offset < self._segments[0]:
+                raise TransportError(f"offset {offset} was already deleted "
+                                     f"(log starts at {self._segments[0]})")
+            bases = [b for b in self._segments if b <= offset][-1:] + [
+                b for b in self._segments if offset < b < end]
+        records: list[Record] = []
+        for base in bases:
+            with (self.directory / _segment_name(base)).open("rb") as fh:
+                current = base
+                cached_base, cached_offset, cached_pos = self._cursor
+                if cached_base == base and cached_offset <= offset:
+                    fh.seek(cached_pos)  # sequential readers resume without rescanning
+                    current = cached_offset
+                while current < end:
+                    header = fh.read(_HEADER.size)
+                    if len(header) < _HEADER.size:
+                        break
+                    length, _crc = _HEADER.unpack(header)
+                    if current < offset:
+                        fh.seek(length, os.SEEK_CUR)
+                    else:
+                        records.append(Record(0, current, fh.read(length)))
+                    current += 1
+                self._cursor = (base, current, fh.tell())
+        return records
+
+    def delete_before(self, offset: int) -> int:
+        """Delete whole segments whose records are all below `offset`; return how many."""
+        removed = 0
+        with self._lock:
+            while len(self._segments) > 1 and self._segments[1] <= offset:
+                path = self.directory / _segment_name(self._segments.pop(0))
+                self._bytes -= path.stat().st_size
+                path.unlink()
+                removed += 1
+        return removed
+
+    def close(self) -> None:
+        """Sync and close the writer; readers waiting are woken."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._durable = self._next
+            self._durable_cond.notify_all()

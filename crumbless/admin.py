@@ -1,0 +1,197 @@
+"""Admin operations, reachable two ways with one interface.
+
+chdb lets one process hold a data directory, so while `crumbless serve` runs, the CLI
+talks to it over HTTP (`RemoteAdmin`, authenticated by the token in the 0600 file
+`server.json`); when nothing runs, the CLI opens the storage itself (`DirectAdmin`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Protocol
+
+from clickhouse_connect.driver.client import Client
+from flask import Blueprint, Response, jsonify, request
+
+from contract.errors import BadRequest, CrumblessError, StorageError
+from contract.settings import Settings
+from sinks.migrations import migrate
+from sinks.registry import ApiKeys, SiteRegistry
+
+SERVER_FILE = "server.json"
+
+
+class Admin(Protocol):
+    """What the admin CLI commands need."""
+
+    def list_sites(self) -> list[dict[str, Any]]: ...
+    def add_site(self, domain: str, **policy: Any) -> dict[str, Any]: ...
+    def remove_site(self, domain: str) -> None: ...
+    def create_key(self, site: str) -> str: ...
+    def migrate(self) -> list[int]: ...
+
+
+def _site_dict(site: Any) -> dict[str, Any]:
+    return {"domain": site.domain, "no_consent": site.no_consent,
+            "store_truncated_ip": site.store_truncated_ip, "city_geo": site.city_geo}
+
+
+class DirectAdmin:
+    """Admin operations on storage this process opened itself."""
+
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.sites = SiteRegistry(client)
+        self.keys = ApiKeys(client, self.sites)
+
+    def list_sites(self) -> list[dict[str, Any]]:
+        """Every registered site with its policy."""
+        return [_site_dict(s) for s in self.sites.list()]
+
+    def add_site(self, domain: str, **policy: Any) -> dict[str, Any]:
+        """Register or update a site."""
+        return _site_dict(self.sites.add(domain, **policy))
+
+    def remove_site(self, domain: str) -> None:
+        """Unregister a site."""
+        self.sites.remove(domain)
+
+    def create_key(self, site: str) -> str:
+        """A new Stats API key for `site`."""
+        return self.keys.create(site)
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations."""
+        return migrate(self.client, self.settings)
+
+
+class RemoteAdmin:
+    """Admin operations sent to a running `crumbless serve`."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(  # noqa: S310 — our own loopback server's URL
+            self.url + path, data=data, method=method,
+            headers={"Authorization": f"Bearer {self.token}",
+                     "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            try:
+                reason = json.loads(exc.read()).get("error", exc.reason)
+            except ValueError:
+                reason = exc.reason
+            raise BadRequest(str(reason)) from exc
+        except urllib.error.URLError as exc:
+            raise StorageError(f"cannot reach the running server at {self.url}: "
+                               f"{exc.reason}") from exc
+
+    def list_sites(self) -> list[dict[str, Any]]:
+        """Every registered site with its policy."""
+        return list(self._call("GET", "/api/admin/sites"))
+
+    def add_site(self, domain: str, **policy: Any) -> dict[str, Any]:
+        """Register or update a site."""
+        return dict(self._call("POST", "/api/admin/sites", {"domain": domain, **policy}))
+
+    def remove_site(self, domain: str) -> None:
+        """Unregister a site."""
+        self._call("DELETE", f"/api/admin/sites/{domain}")
+
+    def create_key(self, site: str) -> str:
+        """A new Stats API key for `site`."""
+        return str(self._call("POST", "/api/admin/keys", {"site": site})["key"])
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations."""
+        return list(self._call("POST", "/api/admin/migrate", {})["applied"])
+
+
+def write_server_file(data_dir: Path, url: str, token: str) -> Path:
+    """Tell admin commands where the running server is (owner-readable only)."""
+    path = data_dir / SERVER_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"url": url, "token": token, "pid": os.getpid()}, fh)
+    return path
+
+
+def find_server(data_dir: Path) -> RemoteAdmin | None:
+    """A RemoteAdmin for a live server on this data directory, or None."""
+    path = data_dir / SERVER_FILE
+    try:
+        info = json.loads(path.read_text())
+        with urllib.request.urlopen(info["url"] + "/api/health", timeout=5):  # noqa: S310
+            return RemoteAdmin(info["url"], info["token"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def admin_blueprint(runtime: Any) -> Blueprint:
+    """The /api/admin endpoints over a Runtime, authenticated by its admin token."""
+    bp = Blueprint("admin", __name__, url_prefix="/api/admin")
+    ops = DirectAdmin(runtime.client, runtime.settings)
+    ops.sites = runtime.sites  # share the collector's cache so changes apply at once
+    ops.keys = runtime.keys
+
+    @bp.before_request
+    def authenticate() -> Response | None:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not given or not hmac.compare_digest(given, runtime.admin_token):
+            response = jsonify(error="admin token required (see server.json in the data dir)")
+            response.status_code = 401
+            return response
+        return None
+
+    @bp.errorhandler(CrumblessError)
+    def failed(exc: CrumblessError) -> Response:
+        response = jsonify(error=str(exc))
+        response.status_code = getattr(exc, "status", 503)
+        return response
+
+    def body() -> dict[str, Any]:
+        raw = request.get_json(silent=True)
+        if not isinstance(raw, dict):
+            raise BadRequest("body must be a JSON object")
+        return raw
+
+    @bp.get("/sites")
+    def list_sites() -> Response:
+        return jsonify(ops.list_sites())
+
+    @bp.post("/sites")
+    def add_site() -> Response:
+        raw = body()
+        policy = {k: raw[k] for k in ("no_consent", "store_truncated_ip", "city_geo") if k in raw}
+        return jsonify(ops.add_site(str(raw.get("domain", "")), **policy))
+
+    @bp.delete("/sites/<domain>")
+    def remove_site(domain: str) -> Response:
+        ops.remove_site(domain)
+        return jsonify(removed=domain)
+
+    @bp.post("/keys")
+    def create_key() -> Response:
+        return jsonify(key=ops.create_key(str(body().get("site", ""))))
+
+    @bp.post("/migrate")
+    def run_migrate() -> Response:
+        return jsonify(applied=ops.migrate())
+
+    @bp.post("/drain")
+    def drain() -> Response:
+        done = runtime.processor.drain(timeout=float(request.args.get("timeout", "30")))
+        return jsonify(drained=done, committed=runtime.processor.committed)
+
+    return bp

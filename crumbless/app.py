@@ -1,0 +1,58 @@
+"""The Flask app factory: collector, Stats API, admin API, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from collector.app import CollectorConfig, collector_blueprint
+from crumbless.admin import admin_blueprint
+from crumbless.runtime import Runtime
+from dashboards.api import stats_blueprint
+from dashboards.stats import StatsService
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime) -> Flask:
+    """A WSGI app over an opened Runtime; tests drive it with app.test_client()."""
+    app = Flask("crumbless")
+    settings = runtime.settings
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 64 * 1024)
+    app.extensions["crumbless"] = runtime
+    app.register_blueprint(collector_blueprint(
+        config=CollectorConfig(settings.max_body_bytes, settings.trusted_proxies),
+        anonymiser=runtime.anonymiser, site_for=runtime.sites.get,
+        transport=runtime.transport, metrics=runtime.metrics))
+    stats = StatsService(runtime.client, k=settings.k_anonymity, clock=runtime.clock)
+    app.register_blueprint(stats_blueprint(
+        stats, authorize=runtime.keys.authorize,
+        site_exists=lambda site: runtime.sites.get(site) is not None))
+    app.register_blueprint(admin_blueprint(runtime))
+
+    @app.get("/api/health")
+    def health() -> Response:
+        return jsonify(status="ok", event_log_end=runtime.event_log.end_offset,
+                       committed=runtime.processor.committed)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(runtime.metrics.render(), mimetype="text/plain; version=0.0.4")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        response = jsonify(error=exc.description or exc.name)
+        response.status_code = exc.code or 500
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # Log the type only: messages of unexpected errors may quote request data.
+        log.error("unexpected %s in a request", type(exc).__name__)
+        response = jsonify(error="internal error")
+        response.status_code = 500
+        return response
+
+    return app

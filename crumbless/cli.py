@@ -1,0 +1,126 @@
+"""The `crumbless` command line. Every setting is a flag, an env var or a TOML key."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from contract.errors import CrumblessError
+from contract.settings import SETTING_FIELDS, Settings, env_name, load_settings
+
+
+def _settings_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("settings (flag > CRUMBLESS_<NAME> env var > TOML file)")
+    group.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                       help="TOML file with settings (env: CRUMBLESS_CONFIG)")
+    for name, f in SETTING_FIELDS.items():
+        default = f.default if f.default is not None else ""
+        help_text = f"{f.metadata['help']} (env: {env_name(name)}; default: {default!s})"
+        if f.metadata["choices"]:
+            group.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
+                               choices=f.metadata["choices"], help=help_text)
+        else:
+            group.add_argument("--" + name.replace("_", "-"), dest=name, default=argparse.SUPPRESS,
+                               metavar=name.upper(), help=help_text)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (exposed for tests and docs)."""
+    common = _settings_parser()
+    parser = argparse.ArgumentParser(prog="crumbless", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("serve", parents=[common],
+                   help="embedded mode: collector, processor, Stats API and chdb in one process")
+    sub.add_parser("migrate", parents=[common], help="create or upgrade the ClickHouse schema")
+    sites = sub.add_parser("sites", help="register sites and their privacy policy")
+    sites_sub = sites.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = sites_sub.add_parser("add", parents=[common], help="register or update a site")
+    add.add_argument("domain")
+    add.add_argument("--no-consent", choices=("drop", "anonymous", "full"), default="anonymous",
+                     help="traffic without analytics consent: drop it, count it without a "
+                          "visitor id (default), or count it fully")
+    add.add_argument("--store-truncated-ip", action="store_true",
+                     help="keep the /24 (IPv4) or /48 (IPv6) network of each visitor")
+    add.add_argument("--city-geo", action="store_true", help="look up the city, not only "
+                     "country and region")
+    sites_sub.add_parser("list", parents=[common], help="list registered sites")
+    remove = sites_sub.add_parser("remove", parents=[common], help="unregister a site")
+    remove.add_argument("domain")
+    keys = sub.add_parser("keys", help="Stats API keys")
+    keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", parents=[common],
+                                 help="create a key for one site; printed once")
+    create.add_argument("--site", required=True)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, env: dict[str, str]) -> Settings:
+    """Settings from parsed flags and the environment (main() is the only env reader)."""
+    flags = {name: getattr(args, name) for name in SETTING_FIELDS if hasattr(args, name)}
+    return load_settings(flags=flags, env=env, config_file=getattr(args, "config", None))
+
+
+def _admin(settings: Settings) -> Any:
+    from crumbless.admin import DirectAdmin, find_server
+
+    remote = find_server(settings.data_dir)
+    if remote is not None:
+        return remote
+    from sinks.client import connect
+
+    return DirectAdmin(connect(settings.dsn, settings.database), settings)
+
+
+def run(argv: Sequence[str], env: dict[str, str]) -> int:
+    """Execute one command; return the exit status."""
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args, env)
+    if args.command == "serve":
+        from crumbless.server import serve
+
+        serve(settings)
+        return 0
+    admin = _admin(settings)
+    if args.command == "migrate":
+        applied = admin.migrate()
+        print(f"applied migrations: {applied}" if applied else "schema is up to date")
+    elif args.command == "sites" and args.action == "add":
+        site = admin.add_site(args.domain, no_consent=args.no_consent,
+                              store_truncated_ip=args.store_truncated_ip,
+                              city_geo=args.city_geo)
+        print(f"registered {site['domain']} (no consent: {site['no_consent']}, truncated IP: "
+              f"{'kept' if site['store_truncated_ip'] else 'not kept'}, city: "
+              f"{'on' if site['city_geo'] else 'off'})")
+    elif args.command == "sites" and args.action == "list":
+        print(json.dumps(admin.list_sites(), indent=2))
+    elif args.command == "sites" and args.action == "remove":
+        admin.remove_site(args.domain)
+        print(f"removed {args.domain}")
+    elif args.command == "keys":
+        key = admin.create_key(args.site)
+        print(key)
+        print(f"(Stats API key for {args.site}; shown once, stored only as a hash)",
+              file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: the one place that reads os.environ."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return run(sys.argv[1:] if argv is None else argv, dict(os.environ))
+    except CrumblessError as exc:
+        print(f"crumbless: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

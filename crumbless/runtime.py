@@ -1,0 +1,104 @@
+"""Everything one embedded process holds, opened in order and closed in reverse.
+
+Close order keeps the promise of a 202: stop taking requests (the server does that),
+let the processor write everything already durable in the event log, then close the
+log and the ClickHouse client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from clickhouse_connect.driver.client import Client
+
+from collector.bots import BotFilter
+from collector.geo import GeoLookup
+from collector.pipeline import Anonymiser
+from collector.salts import FileSaltStore, SaltRotation
+from contract.metrics import Metrics
+from contract.settings import Settings
+from contract.transports.eventlog import EventLog
+from contract.transports.local import LocalTransport
+from processors.checkpoint import FileCheckpoint
+from processors.runner import JsonlDeadLetters, LogProcessor
+from sinks.client import connect
+from sinks.clickhouse import ClickHouseSink
+from sinks.migrations import migrate
+from sinks.registry import ApiKeys, SiteRegistry
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The wall clock, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create a directory readable by its owner only."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
+
+
+class Runtime:
+    """The embedded mode's collector, processor, storage and registries in one object."""
+
+    def __init__(self, settings: Settings, *, clock: Clock = utc_now,
+                 client: Client | None = None, start_background: bool = True) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.metrics = Metrics()
+        data = ensure_private_dir(settings.data_dir)
+        self.client = client if client is not None else connect(settings.dsn, settings.database)
+        migrate(self.client, settings)
+        self.sites = SiteRegistry(self.client)
+        self.keys = ApiKeys(self.client, self.sites)
+        self.salts = SaltRotation(FileSaltStore(ensure_private_dir(data / "salts")),
+                                  dt.timedelta(hours=settings.salt_grace_hours))
+        self.salts.rotate(clock())
+        self.geo = GeoLookup(Path(settings.geoip_db) if settings.geoip_db else None)
+        self.anonymiser = Anonymiser(salts=self.salts, geo=self.geo, bots=BotFilter(),
+                                     clock=clock)
+        self.event_log = EventLog(ensure_private_dir(data / "eventlog"),
+                                  fsync=settings.log_durability == "fsync",
+                                  max_bytes=settings.spool_max_bytes)
+        self.transport = LocalTransport(self.event_log)
+        self.processor = LogProcessor(
+            log=self.event_log, sink=ClickHouseSink(self.client),
+            checkpoint=FileCheckpoint(ensure_private_dir(data / "checkpoints")),
+            dead_letters=JsonlDeadLetters(str(data / "deadletters.jsonl")),
+            metrics=self.metrics, batch_size=settings.batch_size,
+            batch_interval=settings.batch_interval,
+            session_timeout_ms=settings.session_timeout_minutes * 60_000)
+        self.admin_token = secrets.token_urlsafe(32)
+        self._stop = threading.Event()
+        self._rotator: threading.Thread | None = None
+        if start_background:
+            self.processor.start()
+            self._rotator = threading.Thread(target=self._rotate_salts, daemon=True,
+                                             name="crumbless-salt-rotation")
+            self._rotator.start()
+
+    def _rotate_salts(self) -> None:
+        """Create tomorrow's salt early and destroy expired ones, every minute."""
+        while not self._stop.wait(60):
+            try:
+                destroyed = self.salts.rotate(self.clock())
+                if destroyed:
+                    log.info("destroyed salts of %s", ", ".join(map(str, destroyed)))
+            except OSError as exc:
+                log.error("salt rotation failed: %s", exc)
+
+    def close(self) -> None:
+        """Drain the processor, then close the log, geo database and ClickHouse client."""
+        self._stop.set()
+        self.processor.stop()
+        self.event_log.close()
+        self.geo.close()

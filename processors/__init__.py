@@ -1,0 +1,1 @@
+"""Processors: decode and validate, enrich, sessionise and batch events for the sinks."""

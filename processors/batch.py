@@ -1,0 +1,61 @@
+"""Turn transport records into one sink batch: decode → validate → enrich → sessionise.
+
+Pure and deterministic: the same records on the same sessioniser state give the same
+batch, which is what lets a retried insert reuse its deduplication token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from contract.errors import InvalidEvent
+from contract.event import decode_envelope
+from contract.transport import Record
+from processors.enrich import enrich
+from processors.sessionise import SessionisedEvent, Sessioniser, SessionRow
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that broke the contract, with the reason and where it came from."""
+
+    partition: int
+    offset: int
+    reason: str
+    value: bytes
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one sink write contains, and the record range it covers."""
+
+    partition: int
+    first_offset: int
+    end_offset: int  # exclusive
+    events: list[SessionisedEvent] = field(default_factory=list)
+    sessions: list[SessionRow] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def token(self) -> str:
+        """Deduplication token: stable for a given record range of a partition."""
+        return f"p{self.partition}:{self.first_offset}-{self.end_offset}"
+
+
+def build_batch(records: Sequence[Record], sessioniser: Sessioniser) -> Batch:
+    """Process consecutive records of one partition into a Batch (sessioniser is advanced)."""
+    if not records:
+        raise ValueError("build_batch needs at least one record")
+    batch = Batch(records[0].partition, records[0].offset, records[-1].offset + 1)
+    enriched = []
+    for record in records:
+        try:
+            events = decode_envelope(record.value)
+        except InvalidEvent as exc:
+            batch.dead_letters.append(DeadLetter(record.partition, record.offset, str(exc),
+                                                 record.value))
+            continue
+        enriched.extend(enrich(e) for e in events)
+    batch.events, batch.sessions = sessioniser.process(enriched)
+    return batch

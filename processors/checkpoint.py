@@ -1,0 +1,78 @@
+"""Where a processor keeps its position, its open visits, and the batch it is writing.
+
+Commit order (kept everywhere): 1. `begin(range)` records the exact record range of the
+next batch; 2. the sink writes the batch with a token derived from that range; 3.
+`commit(end, snapshot)` moves the position. A crash after 1 or 2 replays exactly that
+range from the committed state, so the rows and the token are identical and ClickHouse
+deduplicates the second insert.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointState:
+    """Committed position, the sessioniser snapshot at it, and an unfinished batch if any."""
+
+    offset: int = 0
+    sessions: dict[str, Any] = field(default_factory=dict)
+    pending_end: int | None = None
+
+
+class Checkpoint(Protocol):
+    """A durable store of CheckpointState for one partition."""
+
+    def load(self) -> CheckpointState:
+        """The last committed state (with a pending range if a batch was in flight)."""
+
+    def begin(self, start: int, end: int) -> None:
+        """Record that the batch [start, end) is about to be written."""
+
+    def commit(self, offset: int, sessions: dict[str, Any]) -> None:
+        """Record that everything below `offset` is written, with the state after it."""
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class FileCheckpoint:
+    """Checkpoint files in a directory: the embedded mode's store."""
+
+    def __init__(self, directory: Path, partition: int = 0) -> None:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.state_path = directory / f"partition-{partition}.json"
+        self.pending_path = directory / f"partition-{partition}.pending.json"
+
+    def load(self) -> CheckpointState:
+        """Read the committed state and any pending batch range."""
+        raw = orjson.loads(self.state_path.read_bytes()) if self.state_path.exists() else {}
+        pending = None
+        if self.pending_path.exists():
+            start, end = orjson.loads(self.pending_path.read_bytes())
+            if start == raw.get("offset", 0):
+                pending = end
+        return CheckpointState(raw.get("offset", 0), raw.get("sessions", {}), pending)
+
+    def begin(self, start: int, end: int) -> None:
+        """Durably note the range of the batch about to be written."""
+        _atomic_write(self.pending_path, orjson.dumps([start, end]))
+
+    def commit(self, offset: int, sessions: dict[str, Any]) -> None:
+        """Durably move the position; the pending note is then stale and removed."""
+        _atomic_write(self.state_path, orjson.dumps({"offset": offset, "sessions": sessions}))
+        self.pending_path.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""Sinks: durable, batched, idempotent writes of processed events to ClickHouse."""

@@ -1,0 +1,184 @@
+"""Versioned schema migrations; every retention period comes from Settings, not SQL literals.
+
+Tables (all event data expires by TTL):
+- events        raw events, one row per event, day partitions, TTL raw_ttl_days,
+                ttl_only_drop_parts so expiry drops whole parts instead of rewriting them
+- sessions      CollapsingMergeTree(sign): each visit update writes -1 of the old state
+                and +1 of the new one, so sums over `sign` are exact at any time
+- rollup_hourly AggregatingMergeTree fed by two materialized views (events, sessions)
+- rollup_daily  AggregatingMergeTree keyed by (site, day, dim, value): one row per
+                dimension value per day (dim '' is the site total), fed the same way
+- sites, api_keys, schema_migrations: configuration, no event data
+Targets of retried inserts carry non_replicated_deduplication_window so a batch
+inserted twice with the same insert_deduplication_token counts once, rollups included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
+
+from contract.settings import Settings
+from sinks.client import command, run
+
+DEDUP = "non_replicated_deduplication_window = 10000"
+
+# Dimensions kept in rollup_daily: (dimension name, column in events, column in sessions).
+# A None column means that table does not feed the dimension.
+ROLLUP_DIMENSIONS: tuple[tuple[str, str | None, str | None], ...] = (
+    ("", "''", "''"),
+    ("event:page", "pathname", None),
+    ("event:name", "name", None),
+    ("event:hostname", "hostname", "hostname"),
+    ("visit:entry_page", None, "entry_page"),
+    ("visit:exit_page", None, "exit_page"),
+    ("visit:source", "referrer_source", "referrer_source"),
+    ("visit:channel", "channel", "channel"),
+    ("visit:referrer", "referrer", "referrer"),
+    ("visit:utm_source", "utm_source", "utm_source"),
+    ("visit:utm_medium", "utm_medium", "utm_medium"),
+    ("visit:utm_campaign", "utm_campaign", "utm_campaign"),
+    ("visit:utm_content", "utm_content", "utm_content"),
+    ("visit:utm_term", "utm_term", "utm_term"),
+    ("visit:country", "country", "country"),
+    ("visit:region", "region", "region"),
+    ("visit:city", "city", "city"),
+    ("visit:device", "device", "device"),
+    ("visit:browser", "browser", "browser"),
+    ("visit:os", "os", "os"),
+)
+
+VISIT_COLUMNS = """
+    referrer String, referrer_source LowCardinality(String), channel LowCardinality(String),
+    utm_source String, utm_medium String, utm_campaign String, utm_content String,
+    utm_term String,
+    country LowCardinality(String), region LowCardinality(String), city String,
+    browser LowCardinality(String), browser_version LowCardinality(String),
+    os LowCardinality(String), os_version LowCardinality(String),
+    device LowCardinality(String)"""
+
+ROLLUP_METRICS = """
+    visitors AggregateFunction(uniq, UInt64),
+    pageviews SimpleAggregateFunction(sum, UInt64),
+    events SimpleAggregateFunction(sum, UInt64),
+    visits SimpleAggregateFunction(sum, Int64),
+    bounces SimpleAggregateFunction(sum, Int64),
+    duration SimpleAggregateFunction(sum, Int64),
+    visit_pageviews SimpleAggregateFunction(sum, Int64)"""
+
+
+def _dims_array(index: int) -> str:
+    pairs = [f"('{dim}', toString({cols[index - 1]}))"
+             for dim, *cols in ROLLUP_DIMENSIONS if cols[index - 1] is not None]
+    return "[" + ", ".join(pairs) + "]"
+
+
+def v1_statements(s: Settings) -> list[str]:
+    """The first schema: raw events, sessions, rollups and their views, sites, keys."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS events (
+    site LowCardinality(String), ts DateTime64(3, 'UTC'), name LowCardinality(String),
+    visitor_id UInt64, session_id UInt64,
+    hostname String, pathname String, {VISIT_COLUMNS},
+    consent LowCardinality(String), mode LowCardinality(String), truncated_ip String,
+    props Map(String, String),
+    revenue_amount Nullable(Decimal(18, 3)), revenue_currency LowCardinality(String)
+) ENGINE = MergeTree
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (site, toDate(ts), name, visitor_id, ts)
+TTL toDateTime(ts) + toIntervalDay({s.raw_ttl_days})
+SETTINGS ttl_only_drop_parts = 1, {DEDUP}""",
+        f"""CREATE TABLE IF NOT EXISTS sessions (
+    site LowCardinality(String), session_id UInt64, visitor_id UInt64, sign Int8,
+    start DateTime64(3, 'UTC'), end DateTime64(3, 'UTC'),
+    hostname String, entry_page String, exit_page String,
+    pageviews UInt32, events UInt32, duration UInt32, is_bounce UInt8, {VISIT_COLUMNS}
+) ENGINE = CollapsingMergeTree(sign)
+PARTITION BY toYYYYMMDD(start)
+ORDER BY (site, toDate(start), session_id)
+TTL toDateTime(start) + toIntervalDay({s.sessions_ttl_days})
+SETTINGS ttl_only_drop_parts = 1, {DEDUP}""",
+        f"""CREATE TABLE IF NOT EXISTS rollup_hourly (
+    site LowCardinality(String), hour DateTime('UTC'), {ROLLUP_METRICS}
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (site, hour)
+TTL hour + toIntervalDay({s.hourly_ttl_days})
+SETTINGS {DEDUP}""",
+        f"""CREATE TABLE IF NOT EXISTS rollup_daily (
+    site LowCardinality(String), day Date, dim LowCardinality(String), value String,
+    {ROLLUP_METRICS}
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (site, day, dim, value)
+TTL day + toIntervalDay({s.daily_ttl_days})
+SETTINGS {DEDUP}""",
+        """CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hourly_events_mv TO rollup_hourly AS
+SELECT site, toStartOfHour(ts) AS hour,
+       uniqIfState(visitor_id, visitor_id != 0) AS visitors,
+       toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events
+FROM events GROUP BY site, hour""",
+        """CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hourly_sessions_mv TO rollup_hourly AS
+SELECT site, toStartOfHour(start) AS hour,
+       toInt64(sum(sign)) AS visits, toInt64(sum(sign * is_bounce)) AS bounces,
+       toInt64(sum(sign * duration)) AS duration,
+       toInt64(sum(sign * pageviews)) AS visit_pageviews
+FROM sessions GROUP BY site, hour""",
+        f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_daily_events_mv TO rollup_daily AS
+SELECT site, toDate(ts) AS day, d.1 AS dim, d.2 AS value,
+       uniqIfState(visitor_id, visitor_id != 0) AS visitors,
+       toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events
+FROM events ARRAY JOIN {_dims_array(1)} AS d
+GROUP BY site, day, dim, value""",
+        f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_daily_sessions_mv TO rollup_daily AS
+SELECT site, toDate(start) AS day, d.1 AS dim, d.2 AS value,
+       uniqIfState(visitor_id, sign > 0) AS visitors,
+       toInt64(sum(sign)) AS visits, toInt64(sum(sign * is_bounce)) AS bounces,
+       toInt64(sum(sign * duration)) AS duration,
+       toInt64(sum(sign * pageviews)) AS visit_pageviews
+FROM sessions ARRAY JOIN {_dims_array(2)} AS d
+GROUP BY site, day, dim, value""",
+        """CREATE TABLE IF NOT EXISTS sites (
+    domain String, no_consent LowCardinality(String), store_truncated_ip UInt8,
+    city_geo UInt8, deleted UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY domain""",
+        """CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash String, site String, created DateTime('UTC'), revoked UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY key_hash""",
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version and the statements that reach it."""
+
+    version: int
+    description: str
+    statements: Callable[[Settings], list[str]]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
+)
+
+
+def migrate(client: Client, settings: Settings) -> list[int]:
+    """Apply every migration not yet recorded; return the versions applied now."""
+    command(client, """CREATE TABLE IF NOT EXISTS schema_migrations (
+        version UInt32, description String, applied_at DateTime('UTC')
+    ) ENGINE = MergeTree ORDER BY version""")
+    done = {row[0] for row in run(client, "SELECT version FROM schema_migrations")}
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        for statement in migration.statements(settings):
+            command(client, statement)
+        client.insert("schema_migrations",
+                      [[migration.version, migration.description, dt.datetime.now(dt.UTC)]],
+                      column_names=["version", "description", "applied_at"])
+        applied.append(migration.version)
+    return applied
