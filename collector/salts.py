@@ -77,9 +77,9 @@ class FileSaltStore:
                 try:
                     os.link(tmp, path)  # fails if another creator won; then we read theirs
                 except FileExistsError:
-                    pass
-                finally:
-                    _shred(tmp)
+                    _shred(tmp)  # our salt lost the race: destroy it
+                else:
+                    tmp.unlink()  # same inode as the salt file now: unlink, never shred
             salt = path.read_bytes()
             if len(salt) != SALT_BYTES:
                 raise RuntimeError(f"salt file {path} is damaged; delete it to start a new salt")
