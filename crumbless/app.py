@@ -27,9 +27,7 @@ def create_app(runtime: Runtime) -> Flask:
         anonymiser=runtime.anonymiser, site_for=runtime.sites.get,
         transport=runtime.transport, metrics=runtime.metrics))
     stats = StatsService(runtime.client, k=settings.k_anonymity, clock=runtime.clock)
-    app.register_blueprint(stats_blueprint(
-        stats, authorize=runtime.keys.authorize,
-        site_exists=lambda site: runtime.sites.get(site) is not None))
+    app.register_blueprint(stats_blueprint(stats, authorize=runtime.keys.authorize))
     app.register_blueprint(admin_blueprint(runtime))
 
     @app.get("/api/health")
