@@ -40,6 +40,9 @@ class EmbeddedServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
         self.cfg.set("loglevel", "info")
         self.cfg.set("proc_name", "crumbless")
         self.cfg.set("worker_exit", self._worker_exit)
+        # gunicorn's control socket sits at one path per user: two servers would collide,
+        # and nothing here needs runtime worker management (one worker, by design).
+        self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         """Open the runtime in the worker and return the WSGI app."""
