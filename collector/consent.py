@@ -49,9 +49,13 @@ def parse_consent(raw: Any) -> ConsentState:
     return ConsentState(analytics=raw.get("analytics"), marketing=raw.get("marketing"))
 
 
-def opted_out(headers: Mapping[str, str]) -> bool:
-    """True when the browser sent DNT: 1 or Sec-GPC: 1."""
-    return headers.get("DNT", "").strip() == "1" or headers.get("Sec-GPC", "").strip() == "1"
+def opted_out(headers: Mapping[str, str] | Any) -> bool:
+    """True when the browser sent DNT: 1 or Sec-GPC: 1 (header names in any case)."""
+    values = {k.lower(): v.strip() for k, v in headers.items() if k.lower() in _OPT_OUT}
+    return "1" in values.values()
+
+
+_OPT_OUT = frozenset(("dnt", "sec-gpc"))
 
 
 def counting_mode(consent: ConsentState, no_consent_policy: str, browser_opt_out: bool) -> str:

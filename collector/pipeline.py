@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from collector.anonymise import truncate_ip, visitor_id
 from collector.beacon import Beacon
-from collector.bots import BotFilter
+from collector.bots import BotFilter, HeaderItems
 from collector.consent import counting_mode, opted_out
 from collector.geo import GeoLookup
 from collector.salts import SaltRotation
@@ -28,7 +28,7 @@ class RequestFacts:
 
     ip: str
     user_agent: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] | HeaderItems
 
 
 class Anonymiser:

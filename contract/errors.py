@@ -51,7 +51,7 @@ class BadQuery(BadRequest):
     status = 400
 
 
-class DropEvent(CrumblessError):  # noqa: N818 — a signal, like structlog's DropEvent, not an error
+class DropEvent(CrumblessError):
     """Raised by a pipeline step to drop the event on purpose; the message is the reason."""
 
 
@@ -71,5 +71,5 @@ class TransportError(CrumblessError):
     """Events could not be handed on to the processors."""
 
 
-class SpoolFull(TransportError):  # noqa: N818 — named for the condition users see
+class SpoolFull(TransportError):
     """The durable buffer is full; the client should retry later."""

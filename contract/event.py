@@ -118,7 +118,8 @@ def decode_envelope(record: bytes) -> list[AnonymousEvent]:
     if not isinstance(raw, dict) or "v" not in raw:
         raise InvalidEvent("record has no schema version 'v'")
     if raw["v"] != SCHEMA_VERSION:
-        raise InvalidEvent(f"unknown schema version {raw['v']!r} (this build reads {SCHEMA_VERSION})")
+        raise InvalidEvent(f"unknown schema version {raw['v']!r} "
+                           f"(this build reads {SCHEMA_VERSION})")
     events = raw.get("events")
     if not isinstance(events, list) or not events:
         raise InvalidEvent("record has no 'events' list")

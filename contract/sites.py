@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from contract.errors import BadRequest
 
 NO_CONSENT_POLICIES = ("drop", "anonymous", "full")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"^(?=.{{1,253}}$)({_LABEL}\.)*{_LABEL}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,8 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: the one place that reads os.environ."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return run(sys.argv[1:] if argv is None else argv, dict(os.environ))
     except CrumblessError as exc:

@@ -18,7 +18,7 @@ from contract.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class EmbeddedServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+class EmbeddedServer(BaseApplication):
     """Gunicorn application that builds the crumbless runtime in its worker."""
 
     def __init__(self, settings: Settings) -> None:

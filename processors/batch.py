@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from contract.errors import InvalidEvent
 from contract.event import decode_envelope
 from contract.transport import Record
-from processors.enrich import enrich
+from processors.enrich import EnrichedEvent, enrich
 from processors.sessionise import SessionisedEvent, Sessioniser, SessionRow
 
 
@@ -48,7 +48,7 @@ def build_batch(records: Sequence[Record], sessioniser: Sessioniser) -> Batch:
     if not records:
         raise ValueError("build_batch needs at least one record")
     batch = Batch(records[0].partition, records[0].offset, records[-1].offset + 1)
-    enriched = []
+    enriched: list[EnrichedEvent] = []
     for record in records:
         try:
             events = decode_envelope(record.value)

@@ -50,7 +50,8 @@ def run(client: Client, sql: str, parameters: dict[str, Any] | None = None,
         settings: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
     """Run a query and return its rows; ClickHouse errors become StorageError."""
     try:
-        return list(client.query(sql, parameters=parameters, settings=settings).result_rows)
+        result = client.query(sql, parameters=parameters, settings=settings)
+        return [tuple(row) for row in result.result_rows]
     except Exception as exc:
         raise StorageError(first_line(exc)) from exc
 
