@@ -26,8 +26,8 @@ from contract.transports.eventlog import EventLog
 from contract.transports.local import LocalTransport
 from processors.checkpoint import FileCheckpoint
 from processors.runner import JsonlDeadLetters, LogProcessor
-from sinks.client import connect
 from sinks.clickhouse import ClickHouseSink
+from sinks.client import connect
 from sinks.migrations import migrate
 from sinks.registry import ApiKeys, SiteRegistry
 
