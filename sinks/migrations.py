@@ -9,6 +9,9 @@ Tables (all event data expires by TTL):
 - rollup_daily  AggregatingMergeTree keyed by (site, day, dim, value): one row per
                 dimension value per day (dim '' is the site total), fed the same way
 - sites, api_keys, schema_migrations: configuration, no event data
+- salts          the distributed mode's daily salts (destroyed by the rotation; TTL 2 days
+                as a backstop)
+- processor_checkpoints  per-partition processor position and open visits
 Targets of retried inserts carry non_replicated_deduplication_window so a batch
 inserted twice with the same insert_deduplication_token counts once, rollups included.
 """
@@ -160,8 +163,25 @@ class Migration:
     statements: Callable[[Settings], list[str]]
 
 
+def v2_statements(_s: Settings) -> list[str]:
+    """Shared state for the distributed mode: daily salts and processor checkpoints."""
+    return [
+        """CREATE TABLE IF NOT EXISTS salts (
+    day Date, salt String, created UInt64
+) ENGINE = MergeTree ORDER BY (day, created)
+TTL day + toIntervalDay(2)
+SETTINGS old_parts_lifetime = 1, merge_with_ttl_timeout = 3600""",
+        """CREATE TABLE IF NOT EXISTS processor_checkpoints (
+    topic String, partition UInt32, version UInt64, offset UInt64, pending_end Int64,
+    sessions String, written_at DateTime('UTC')
+) ENGINE = ReplacingMergeTree(version) ORDER BY (topic, partition)""",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
+    Migration(2, "salts and processor checkpoints shared by distributed instances",
+              v2_statements),
 )
 
 
