@@ -50,6 +50,9 @@ class Settings:
         "Kafka dead-letter topic for invalid events"))
     kafka_partitions: int = field(default=6, metadata=_meta(
         "partitions of the events topic when migrate creates it", low=1, high=1024))
+    kafka_retention_hours: int = field(default=72, metadata=_meta(
+        "hours Kafka keeps event records; never longer than raw_ttl_days", low=1,
+        high=3650 * 24))
     kafka_group: str = field(default="crumbless-processors", metadata=_meta(
         "Kafka consumer group of the processors"))
     geoip_db: str = field(default="", metadata=_meta(
@@ -104,6 +107,11 @@ class Settings:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"trusted_proxies: {proxy!r} is not an IP or CIDR") from exc
+        if self.kafka_retention_hours > self.raw_ttl_days * 24:
+            raise ConfigError(f"kafka_retention_hours={self.kafka_retention_hours} exceeds the "
+                              f"raw-event TTL ({self.raw_ttl_days} days = "
+                              f"{self.raw_ttl_days * 24} hours); Kafka must not keep events "
+                              "longer than ClickHouse does")
         if not self.database.replace("_", "").isalnum():
             raise ConfigError("database: letters, digits and _ only")
         return self

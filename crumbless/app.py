@@ -1,13 +1,17 @@
-"""The Flask app factory: collector, Stats API, admin API, health and metrics."""
+"""Flask app factories: the embedded app, and the pieces the distributed roles share."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from collector.app import CollectorConfig, collector_blueprint
+from contract.metrics import Metrics
+from contract.settings import Settings
 from crumbless.admin import admin_blueprint
 from crumbless.runtime import Runtime
 from dashboards.api import stats_blueprint
@@ -16,28 +20,17 @@ from dashboards.stats import StatsService
 log = logging.getLogger(__name__)
 
 
-def create_app(runtime: Runtime) -> Flask:
-    """A WSGI app over an opened Runtime; tests drive it with app.test_client()."""
+def base_app(metrics: Metrics, health: Callable[[], dict[str, Any]]) -> Flask:
+    """An app with /api/health, /metrics and JSON errors (never a stack trace)."""
     app = Flask("crumbless")
-    settings = runtime.settings
-    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 64 * 1024)
-    app.extensions["crumbless"] = runtime
-    app.register_blueprint(collector_blueprint(
-        config=CollectorConfig(settings.max_body_bytes, settings.trusted_proxies),
-        anonymiser=runtime.anonymiser, site_for=runtime.sites.get,
-        transport=runtime.transport, metrics=runtime.metrics))
-    stats = StatsService(runtime.client, k=settings.k_anonymity, clock=runtime.clock)
-    app.register_blueprint(stats_blueprint(stats, authorize=runtime.keys.authorize))
-    app.register_blueprint(admin_blueprint(runtime))
 
     @app.get("/api/health")
-    def health() -> Response:
-        return jsonify(status="ok", event_log_end=runtime.event_log.end_offset,
-                       committed=runtime.processor.committed)
+    def health_view() -> Response:
+        return jsonify(status="ok", **health())
 
     @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(runtime.metrics.render(), mimetype="text/plain; version=0.0.4")
+    def metrics_view() -> Response:
+        return Response(metrics.render(), mimetype="text/plain; version=0.0.4")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -53,4 +46,25 @@ def create_app(runtime: Runtime) -> Flask:
         response.status_code = 500
         return response
 
+    return app
+
+
+def collector_config(settings: Settings) -> CollectorConfig:
+    """The collector view's slice of the settings."""
+    return CollectorConfig(settings.max_body_bytes, settings.trusted_proxies)
+
+
+def create_app(runtime: Runtime) -> Flask:
+    """The embedded app over an opened Runtime; tests drive it with app.test_client()."""
+    settings = runtime.settings
+    app = base_app(runtime.metrics, lambda: {"event_log_end": runtime.event_log.end_offset,
+                                             "committed": runtime.processor.committed})
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 64 * 1024)
+    app.extensions["crumbless"] = runtime
+    app.register_blueprint(collector_blueprint(
+        config=collector_config(settings), anonymiser=runtime.anonymiser,
+        site_for=runtime.sites.get, transport=runtime.transport, metrics=runtime.metrics))
+    stats = StatsService(runtime.client, k=settings.k_anonymity, clock=runtime.clock)
+    app.register_blueprint(stats_blueprint(stats, authorize=runtime.keys.authorize))
+    app.register_blueprint(admin_blueprint(runtime))
     return app

@@ -39,7 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("serve", parents=[common],
                    help="embedded mode: collector, processor, Stats API and chdb in one process")
-    sub.add_parser("migrate", parents=[common], help="create or upgrade the ClickHouse schema")
+    sub.add_parser("migrate", parents=[common], help="create or upgrade the ClickHouse schema "
+                   "(and, with --transport kafka, the Kafka topics and their retention)")
+    sub.add_parser("collector", parents=[common],
+                   help="distributed mode: a collector publishing to Kafka")
+    sub.add_parser("processor", parents=[common],
+                   help="distributed mode: a processor group member writing to ClickHouse")
+    sub.add_parser("dashboard", parents=[common],
+                   help="distributed mode: the Stats API over ClickHouse")
     sites = sub.add_parser("sites", help="register sites and their privacy policy")
     sites_sub = sites.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = sites_sub.add_parser("add", parents=[common], help="register or update a site")
@@ -88,10 +95,25 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
 
         serve(settings)
         return 0
+    if args.command in ("collector", "dashboard", "processor"):
+        from crumbless import distributed
+        from crumbless.server import serve
+
+        if args.command == "processor":
+            distributed.run_processor(settings)
+        else:
+            serve(settings, distributed.collector_app if args.command == "collector"
+                  else distributed.dashboard_app)
+        return 0
     admin = _admin(settings)
     if args.command == "migrate":
         applied = admin.migrate()
         print(f"applied migrations: {applied}" if applied else "schema is up to date")
+        if settings.transport == "kafka":
+            from contract.transports.kafka_topics import ensure_topics
+
+            for topic, config in ensure_topics(settings).items():
+                print(f"topic {topic}: retention.ms={config['retention.ms']}")
     elif args.command == "sites" and args.action == "add":
         site = admin.add_site(args.domain, no_consent=args.no_consent,
                               store_truncated_ip=args.store_truncated_ip,

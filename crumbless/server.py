@@ -1,29 +1,34 @@
-"""`crumbless serve`: the embedded mode under gunicorn.
+"""Gunicorn servers for `crumbless serve`, `crumbless collector` and `crumbless dashboard`.
 
-One worker process with threads (chdb lets one process hold a data directory). The
-runtime opens inside the worker; on SIGTERM gunicorn stops taking requests, finishes
-those in flight, and `worker_exit` drains the processor so every 202 reaches ClickHouse.
-Gunicorn's access log stays off: it would write client IPs.
+One worker process with threads: chdb lets one process hold a data directory, and a
+collector's disk spool belongs to one process (scale out with more instances). The app
+is built inside the worker; on SIGTERM gunicorn stops taking requests, finishes those in
+flight, and `worker_exit` closes the runtime (drains the event log / forwards the
+spool). Gunicorn's access log stays off: it would write client IPs.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from contract.settings import Settings
 
 log = logging.getLogger(__name__)
+AppFactory = Callable[[Settings], tuple[Flask, Callable[[], None]]]
 
 
-class EmbeddedServer(BaseApplication):
-    """Gunicorn application that builds the crumbless runtime in its worker."""
+class AppServer(BaseApplication):
+    """Gunicorn application that builds a crumbless app in its worker."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, factory: AppFactory) -> None:
         self.settings = settings
-        self.runtime: Any = None
+        self.factory = factory
+        self._close: Callable[[], None] | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -45,26 +50,35 @@ class EmbeddedServer(BaseApplication):
         self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
-        """Open the runtime in the worker and return the WSGI app."""
-        from crumbless.admin import write_server_file
-        from crumbless.app import create_app
-        from crumbless.runtime import Runtime
-
-        self.runtime = Runtime(self.settings)
-        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "::") else self.settings.host  # noqa: S104
-        write_server_file(self.settings.data_dir, f"http://{host}:{self.settings.port}",
-                          self.runtime.admin_token)
-        log.info("crumbless serving on http://%s:%d (data in %s)", self.settings.host,
-                 self.settings.port, self.settings.data_dir)
-        return create_app(self.runtime)
+        """Build the app in the worker."""
+        app, self._close = self.factory(self.settings)
+        log.info("crumbless listening on http://%s:%d", self.settings.host, self.settings.port)
+        return app
 
     def _worker_exit(self, _server: Any, _worker: Any) -> None:
-        if self.runtime is not None:
-            (self.settings.data_dir / "server.json").unlink(missing_ok=True)
-            self.runtime.close()
-            log.info("crumbless stopped; event log drained")
+        if self._close is not None:
+            self._close()
+            log.info("crumbless stopped cleanly")
 
 
-def serve(settings: Settings) -> None:
+def embedded_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
+    """The embedded mode: everything in this process, admin API announced in server.json."""
+    from crumbless.admin import write_server_file
+    from crumbless.app import create_app
+    from crumbless.runtime import Runtime
+
+    runtime = Runtime(settings)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    server_file = write_server_file(settings.data_dir, f"http://{host}:{settings.port}",
+                                    runtime.admin_token)
+
+    def close() -> None:
+        server_file.unlink(missing_ok=True)
+        runtime.close()
+
+    return create_app(runtime), close
+
+
+def serve(settings: Settings, factory: AppFactory = embedded_app) -> None:
     """Run until SIGTERM/SIGINT."""
-    EmbeddedServer(settings).run()
+    AppServer(settings, factory).run()

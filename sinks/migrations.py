@@ -138,7 +138,9 @@ FROM events ARRAY JOIN {_dims_array(1)} AS d
 GROUP BY site, day, dim, value""",
         f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_daily_sessions_mv TO rollup_daily AS
 SELECT site, toDate(start) AS day, d.1 AS dim, d.2 AS value,
-       uniqIfState(visitor_id, sign > 0) AS visitors,
+       -- exit_page changes within a visit: a superseded +1 row would add its visitor to
+       -- an exit page the visit no longer ends on, so exit-page visitors come from raw.
+       uniqIfState(visitor_id, sign > 0 AND d.1 != 'visit:exit_page') AS visitors,
        toInt64(sum(sign)) AS visits, toInt64(sum(sign * is_bounce)) AS bounces,
        toInt64(sum(sign * duration)) AS duration,
        toInt64(sum(sign * pageviews)) AS visit_pageviews

@@ -128,7 +128,9 @@ class ApiKeys:
             self._cache[digest] = (site, time.monotonic())
         return site or None
 
-    def authorize(self, key: str, site_id: str) -> bool:
-        """True when `key` grants access to `site_id` (constant-time compare of the site)."""
+    def authorize(self, key: str, site_id: str) -> bool | None:
+        """True if `key` grants `site_id`, False if it is a key for another site, None if no key."""
         site = self.site_of(key)
-        return site is not None and hmac.compare_digest(site, site_id)
+        if site is None:
+            return None
+        return hmac.compare_digest(site.encode(), site_id.encode())

@@ -24,7 +24,8 @@ from clickhouse_connect.driver.client import Client
 
 from collector.salts import SALT_BYTES
 from processors.checkpoint import CheckpointState
-from sinks.client import command, run
+from contract.errors import StorageError
+from sinks.client import command, first_line, run
 
 
 class ClickHouseSaltStore:
@@ -93,11 +94,14 @@ class ClickHouseCheckpoint:
                                int(pending_end) if pending_end >= 0 else None)
 
     def _write(self, version: int, offset: int, pending_end: int, sessions: Any) -> None:
-        self.client.insert("processor_checkpoints",
-                           [[self.topic, self.partition, version, offset, pending_end,
-                             orjson.dumps(sessions).decode(), dt.datetime.now(dt.UTC)]],
-                           column_names=["topic", "partition", "version", "offset",
-                                         "pending_end", "sessions", "written_at"])
+        try:
+            self.client.insert("processor_checkpoints",
+                               [[self.topic, self.partition, version, offset, pending_end,
+                                 orjson.dumps(sessions).decode(), dt.datetime.now(dt.UTC)]],
+                               column_names=["topic", "partition", "version", "offset",
+                                             "pending_end", "sessions", "written_at"])
+        except Exception as exc:
+            raise StorageError(f"checkpoint write failed: {first_line(exc)}") from exc
 
     def begin(self, start: int, end: int) -> None:
         """Record the batch [start, end) before it is written, with the state at start."""

@@ -62,6 +62,17 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real single-node Apache Kafka (KRaft) on loopback for the whole session."""
+    from crumbless.testing.kafka import KafkaBroker
+
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
+    broker.start()  # fails with KafkaUnavailable saying what to install: never skipped
+    yield broker
+    broker.stop()
+
+
 @pytest.fixture
 def make_runtime(tmp_path: Path, chdb: Chdb, database: str, clock: Clock
                  ) -> Iterator[Callable[..., Any]]:

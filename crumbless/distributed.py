@@ -1,0 +1,130 @@
+"""The distributed roles: `crumbless collector`, `crumbless processor`, `crumbless dashboard`.
+
+Collectors publish to Kafka (through their disk spool) and share sites and daily salts
+through ClickHouse; processors form a Kafka consumer group and write to ClickHouse;
+dashboards answer the Stats API from ClickHouse. Any number of each can run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from flask import Flask
+
+from collector.app import collector_blueprint
+from collector.bots import BotFilter
+from collector.geo import GeoLookup
+from collector.pipeline import Anonymiser
+from collector.salts import SaltRotation, SaltStore
+from contract.metrics import Metrics
+from contract.settings import Settings
+from contract.transports.kafka import KafkaTransport
+from crumbless.app import base_app, collector_config
+from crumbless.runtime import Clock, ensure_private_dir, utc_now
+from dashboards.api import stats_blueprint
+from dashboards.stats import StatsService
+from processors.kafka_runner import KafkaProcessor
+from sinks.clickhouse import ClickHouseSink
+from sinks.client import connect
+from sinks.migrations import migrate
+from sinks.registry import ApiKeys, SiteRegistry
+from sinks.state import ClickHouseCheckpoint, ClickHouseSaltStore
+
+log = logging.getLogger(__name__)
+
+
+class CollectorRuntime:
+    """A collector instance: privacy transform in front of a KafkaTransport."""
+
+    def __init__(self, settings: Settings, *, clock: Clock = utc_now,
+                 client: Client | None = None, salt_store: SaltStore | None = None,
+                 spool_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.client = client if client is not None else connect(settings.dsn, settings.database)
+        self.sites = SiteRegistry(self.client)
+        self.salts = SaltRotation(salt_store or ClickHouseSaltStore(self.client),
+                                  dt.timedelta(hours=settings.salt_grace_hours))
+        self.salts.rotate(clock())
+        self.geo = GeoLookup(Path(settings.geoip_db) if settings.geoip_db else None)
+        self.anonymiser = Anonymiser(salts=self.salts, geo=self.geo, bots=BotFilter(),
+                                     clock=clock)
+        self.transport = KafkaTransport(
+            bootstrap=settings.kafka_bootstrap, topic=settings.kafka_topic,
+            spool_dir=ensure_private_dir(spool_dir or settings.data_dir / "spool"),
+            metrics=self.metrics, fsync=settings.log_durability == "fsync",
+            max_bytes=settings.spool_max_bytes)
+        self._stop = threading.Event()
+        self._clock = clock
+        threading.Thread(target=self._rotate, daemon=True, name="salt-rotation").start()
+
+    def _rotate(self) -> None:
+        while not self._stop.wait(60):
+            try:
+                self.salts.rotate(self._clock())
+            except Exception as exc:  # keep rotating; the next minute retries
+                log.error("salt rotation failed: %s", type(exc).__name__)
+
+    def app(self) -> Flask:
+        """The collector's WSGI app."""
+        app = base_app(self.metrics, lambda: {"spool_backlog": self.transport.backlog})
+        app.register_blueprint(collector_blueprint(
+            config=collector_config(self.settings), anonymiser=self.anonymiser,
+            site_for=self.sites.get, transport=self.transport, metrics=self.metrics))
+        return app
+
+    def close(self) -> None:
+        """Forward what is spooled (bounded), then stop."""
+        self._stop.set()
+        self.transport.close()
+        self.geo.close()
+
+
+def collector_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
+    """Factory for `crumbless collector`."""
+    runtime = CollectorRuntime(settings)
+    return runtime.app(), runtime.close
+
+
+def dashboard_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
+    """Factory for `crumbless dashboard`: the Stats API over ClickHouse."""
+    client = connect(settings.dsn, settings.database)
+    metrics = Metrics()
+    keys = ApiKeys(client, SiteRegistry(client))
+    app = base_app(metrics, lambda: {})
+    app.register_blueprint(stats_blueprint(
+        StatsService(client, k=settings.k_anonymity, clock=utc_now), authorize=keys.authorize))
+    return app, lambda: None
+
+
+def build_processor(settings: Settings, *, client: Client | None = None,
+                    metrics: Metrics | None = None,
+                    consumer_config: dict[str, Any] | None = None) -> KafkaProcessor:
+    """A processor group member writing to ClickHouse."""
+    client = client if client is not None else connect(settings.dsn, settings.database)
+    migrate(client, settings)
+    return KafkaProcessor(
+        bootstrap=settings.kafka_bootstrap, topic=settings.kafka_topic,
+        dlq_topic=settings.kafka_dlq_topic, group=settings.kafka_group,
+        sink=ClickHouseSink(client),
+        checkpoint_for=lambda p: ClickHouseCheckpoint(client, settings.kafka_topic, p),
+        metrics=metrics or Metrics(), batch_size=settings.batch_size,
+        batch_interval=settings.batch_interval,
+        session_timeout_ms=settings.session_timeout_minutes * 60_000,
+        consumer_config=consumer_config)
+
+
+def run_processor(settings: Settings) -> None:
+    """`crumbless processor`: run until SIGTERM/SIGINT, finishing the current batch."""
+    processor = build_processor(settings)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: processor.stop())
+    log.info("processor joined group %s on %s", settings.kafka_group, settings.kafka_topic)
+    processor.run()

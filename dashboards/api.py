@@ -1,0 +1,83 @@
+"""POST /api/v2/query: the Stats API over HTTP, in the shape of Plausible's Stats API v2.
+
+A thin shell: authenticate, decode, parse (dashboards.query), answer (StatsService).
+Every failure is a JSON {"error": "<one line>"}: 401 no or unknown API key, 403 a key for
+another site, 400 a bad field or unknown site, 413 a body too large, 503 storage down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from flask import Blueprint, Response, jsonify, request
+
+from contract.errors import BadQuery, StorageError
+from dashboards.query import parse_query
+from dashboards.stats import StatsService
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_BYTES = 64 * 1024
+
+# authorize(api_key, site_id): True = allowed; False = a valid key without access to this
+# site (403); None = no such key (401). A callable returning only bools gets 403 for both.
+Authorize = Callable[[str, str], bool | None]
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    response = jsonify({"error": message})
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="crumbless stats"'
+    return response, status
+
+
+def _bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def stats_blueprint(service: StatsService, *, authorize: Authorize) -> Blueprint:
+    """A Blueprint serving POST /api/v2/query from `service`, guarded by `authorize`."""
+    blueprint = Blueprint("stats_api", __name__, url_prefix="/api/v2")
+
+    @blueprint.post("/query")
+    def query() -> tuple[Response, int]:
+        token = _bearer_token()
+        if token is None:
+            return _error(401, "Authorization: expected 'Bearer <API key>'")
+        raw = request.stream.read(MAX_QUERY_BYTES + 1)
+        if len(raw) > MAX_QUERY_BYTES:
+            return _error(413, f"body: larger than {MAX_QUERY_BYTES} bytes")
+        try:
+            body = json.loads(raw or b"null")
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "body: not valid JSON")
+        if not isinstance(body, dict):
+            return _error(400, "body: expected a JSON object")
+        site_id = body.get("site_id")
+        if not isinstance(site_id, str) or not site_id.strip():
+            return _error(400, "site_id: required, the site's domain as a string")
+        try:
+            # Authorisation comes before the site lookup so a key cannot probe which sites exist.
+            allowed = authorize(token, site_id.strip().lower())
+            if allowed is None:
+                return _error(401, "Authorization: unknown or revoked API key")
+            if not allowed:
+                return _error(403, "site_id: this API key has no access to this site")
+            stats_query = parse_query(body, today=service.today())
+            if not service.site_exists(stats_query.site_id):
+                return _error(400, "site_id: unknown site")
+            return jsonify(service.run(stats_query)), 200
+        except BadQuery as exc:
+            return _error(400, str(exc))
+        except StorageError as exc:
+            log.warning("stats query failed: %s", exc)
+            return _error(503, "storage unavailable, try again later")
+        except Exception:  # a bug: log it, answer JSON without a stack trace
+            log.exception("stats query crashed")
+            return _error(500, "internal error")
+
+    return blueprint

@@ -1,0 +1,79 @@
+"""The Stats API's I/O shell: run a planned StatsQuery on ClickHouse and shape the answer.
+
+Planning (dashboards.plan) and result shaping (dashboards.results) are pure; this module
+only resolves "all" to the oldest stored day, runs the statements through sinks.client
+(ClickHouse errors arrive as StorageError) and assembles the response.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from dashboards.plan import plan_query
+from dashboards.query import DateRange, StatsQuery
+from dashboards.results import build_answer, merge_rows
+from sinks.client import run
+
+log = logging.getLogger(__name__)
+
+
+class StatsService:
+    """Answers StatsQuery objects from one ClickHouse client, k-anonymity applied."""
+
+    def __init__(self, client: Client, *, k: int, clock: Callable[[], dt.datetime]) -> None:
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        self._client = client
+        self._k = k
+        self._clock = clock
+
+    @property
+    def k(self) -> int:
+        return self._k
+
+    def today(self) -> dt.date:
+        """Today in UTC by the service's clock; relative date ranges end on it."""
+        now = self._clock()
+        return (now if now.tzinfo is None else now.astimezone(dt.UTC)).date()
+
+    def site_exists(self, site_id: str) -> bool:
+        """Whether `site_id` is a registered, not deleted site (latest version wins)."""
+        rows = run(self._client, "SELECT argMax(deleted, version) FROM sites"
+                   " WHERE domain = {site:String} GROUP BY domain", {"site": site_id})
+        return bool(rows) and rows[0][0] == 0
+
+    def resolve(self, query: StatsQuery) -> StatsQuery:
+        """The query with date_range "all" starting at the site's oldest stored day."""
+        if query.date_range.start is not None:
+            return query
+        rows = run(self._client, "SELECT toString(min(day)), count() FROM rollup_daily"
+                   " WHERE site = {site:String}", {"site": query.site_id})
+        stop = query.date_range.stop
+        if rows and rows[0][1]:
+            first = dt.date.fromisoformat(rows[0][0])
+            start = dt.datetime(first.year, first.month, first.day, tzinfo=dt.UTC)
+        else:  # no data yet: the range is just today
+            start = stop - dt.timedelta(days=1)
+        return dataclasses.replace(query, date_range=DateRange(min(start, stop), stop))
+
+    def run(self, query: StatsQuery, *, force_raw: bool = False) -> dict[str, Any]:
+        """The Stats API response for `query`; `force_raw` skips the rollups (for checks)."""
+        query = self.resolve(query)
+        plan = plan_query(query, force_raw=force_raw)
+        began = time.perf_counter()
+        parts = [(statement.measures, run(self._client, statement.sql, statement.parameters))
+                 for statement in plan.statements]
+        rows = merge_rows(parts, len(query.dimensions))
+        results, meta = build_answer(query, rows, k=self._k)
+        log.debug("stats query site=%s source=%s table=%s rows=%d suppressed=%d in %.1f ms",
+                  query.site_id, plan.source, plan.table, len(rows), meta["suppressed_rows"],
+                  (time.perf_counter() - began) * 1000)
+        return {"results": results, "meta": {**meta, "source": plan.source},
+                "query": query.echo()}
