@@ -100,20 +100,24 @@ class KafkaProcessor:
         """Poll, batch per partition, write, commit; until stop()."""
         try:
             while not self._stop.is_set():
-                polled = self.consumer.poll(timeout_ms=100, max_records=self.batch_size)
+                self._buffer(self.consumer.poll(timeout_ms=100, max_records=self.batch_size))
                 now = time.monotonic()
-                for tp, messages in polled.items():
-                    work = self.work.get(tp.partition)
-                    if work is None:
-                        continue
-                    if not work.buffer:
-                        work.first_seen = now
-                    work.buffer.extend(Record(m.partition, m.offset, m.value) for m in messages)
                 for partition, work in list(self.work.items()):
                     self._maybe_flush(partition, work, now)
         finally:
             self.consumer.close(autocommit=False)
             self.dlq.close(timeout=5)
+
+    def _buffer(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        """Append polled messages to their partition's buffer (never drop one)."""
+        now = time.monotonic()
+        for tp, messages in polled.items():
+            work = self.work.get(tp.partition)
+            if work is None:
+                continue
+            if not work.buffer:
+                work.first_seen = now
+            work.buffer.extend(Record(m.partition, m.offset, m.value) for m in messages)
 
     def _maybe_flush(self, partition: int, work: PartitionWork, now: float) -> None:
         if not work.buffer:
@@ -153,17 +157,17 @@ class KafkaProcessor:
                 log.warning("ClickHouse failed for %s[%d] offsets %d-%d: %s; retrying in "
                             "%.1fs", self.topic, partition, batch.first_offset,
                             batch.end_offset, exc, delay)
-                self.consumer.pause(tp)
+                self.consumer.pause(*self.consumer.assignment())
                 deadline = time.monotonic() + delay
                 while time.monotonic() < deadline:  # keep the group membership alive
-                    self.consumer.poll(timeout_ms=100)
+                    self._buffer(self.consumer.poll(timeout_ms=100))
                 delay = min(delay * 2, 10.0)
                 if self._stop.is_set() or partition not in self.work:
                     # Stopping or revoked: the pending range replays wherever it goes next.
                     work.sessioniser = Sessioniser.restore(self.session_timeout_ms,
                                                            snapshot_before)
                     return False
-        self.consumer.resume(tp)
+        self.consumer.resume(*self.consumer.paused())
         work.committed = batch.end_offset
         try:
             self.consumer.commit({tp: OffsetAndMetadata(batch.end_offset, "", -1)})

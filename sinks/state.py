@@ -37,8 +37,13 @@ class ClickHouseSaltStore:
         self._cache: dict[dt.date, bytes] = {}
 
     def _winner(self, day: dt.date) -> bytes | None:
-        rows = run(self.client, "SELECT argMin(salt, (created, salt)) FROM salts "
-                   "WHERE day = {d:Date} HAVING count() > 0", {"d": day})
+        try:
+            rows = self.client.query("SELECT argMin(salt, (created, salt)) FROM salts "
+                                     "WHERE day = {d:Date} HAVING count() > 0",
+                                     parameters={"d": day},
+                                     query_formats={"String": "bytes"}).result_rows
+        except Exception as exc:
+            raise StorageError(f"cannot read salts: {first_line(exc)}") from exc
         return bytes(rows[0][0]) if rows else None
 
     def salt_for(self, day: dt.date) -> bytes:

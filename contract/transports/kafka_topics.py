@@ -32,8 +32,9 @@ def ensure_topics(settings: Settings) -> dict[str, dict[str, str]]:
             partitions = settings.kafka_partitions if name == settings.kafka_topic else 1
             if name not in existing:
                 try:
-                    admin.create_topics([{"name": name, "num_partitions": partitions,
-                                          "replication_factor": -1, "configs": config}])
+                    admin.create_topics({name: {"num_partitions": partitions,
+                                                "replication_factor": -1, "configs": config}},
+                                        wait_for_metadata=True)
                 except TopicAlreadyExistsError:
                     pass
             admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name,
@@ -49,12 +50,12 @@ def live_retention_ms(settings: Settings, topic: str) -> int:
     """retention.ms of a topic as the broker has it now."""
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
     try:
+        # kafka-python 3: {resource_type: {resource_name: {config_key: {config data}}}}
         result = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-        for response in result:
-            for resource in response.resources:
-                for entry in resource[4]:
-                    if entry[0] == "retention.ms":
-                        return int(entry[1])
+        for by_name in result.values():
+            entry = by_name.get(topic, {}).get("retention.ms")
+            if entry is not None:
+                return int(entry["value"] if isinstance(entry, dict) else entry)
         raise TransportError(f"topic {topic} has no retention.ms")
     finally:
         admin.close()
