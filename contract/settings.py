@@ -53,6 +53,9 @@ class Settings:
     kafka_retention_hours: int = field(default=72, metadata=_meta(
         "hours Kafka keeps event records; never longer than raw_ttl_days", low=1,
         high=3650 * 24))
+    kafka_session_timeout_ms: int = field(default=45_000, metadata=_meta(
+        "how long the group waits for a silent processor before moving its partitions",
+        low=6_000, high=300_000))
     kafka_group: str = field(default="crumbless-processors", metadata=_meta(
         "Kafka consumer group of the processors"))
     geoip_db: str = field(default="", metadata=_meta(

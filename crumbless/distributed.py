@@ -118,7 +118,10 @@ def build_processor(settings: Settings, *, client: Client | None = None,
         metrics=metrics or Metrics(), batch_size=settings.batch_size,
         batch_interval=settings.batch_interval,
         session_timeout_ms=settings.session_timeout_minutes * 60_000,
-        consumer_config=consumer_config)
+        consumer_config={"session_timeout_ms": settings.kafka_session_timeout_ms,
+                         "heartbeat_interval_ms": max(1000,
+                                                      settings.kafka_session_timeout_ms // 6),
+                         **(consumer_config or {})})
 
 
 def run_processor(settings: Settings) -> None:
