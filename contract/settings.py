@@ -74,6 +74,9 @@ class Settings:
         "days hourly rollups are kept", low=1, high=3650))
     daily_ttl_days: int = field(default=760, metadata=_meta(
         "days daily rollups are kept (760 ≈ 25 months)", low=1, high=3650))
+    id_ttl_days: int = field(default=0, metadata=_meta(
+        "days visitor and session ids are kept before they are zeroed (0: as long as the "
+        "row)", low=0, high=3650))
     salt_grace_hours: int = field(default=2, metadata=_meta(
         "hours yesterday's salt is kept after midnight UTC to continue open visits",
         low=0, high=24))

@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from clickhouse_connect.driver.client import Client
 from flask import Blueprint, Response, jsonify, request
 
 from contract.errors import BadRequest, CrumblessError, StorageError
 from contract.settings import Settings
+from contract.sites import normalise_domain
 from sinks.migrations import migrate
 from sinks.registry import ApiKeys, SiteRegistry
+from sinks.retention import RetentionStore
 
 SERVER_FILE = "server.json"
+log = logging.getLogger(__name__)
 
 
 class Admin(Protocol):
@@ -34,6 +40,12 @@ class Admin(Protocol):
     def remove_site(self, domain: str) -> None: ...
     def create_key(self, site: str) -> str: ...
     def migrate(self) -> list[int]: ...
+    def retention_show(self) -> dict[str, Any]: ...
+    def retention_plan(self, site: str | None, tier: str, days: int) -> dict[str, Any]: ...
+    def retention_apply(self, site: str | None, tier: str, days: int,
+                        actor: str) -> dict[str, Any]: ...
+    def retention_audit(self) -> list[dict[str, Any]]: ...
+    def privacy_notice(self, site: str | None, fmt: str) -> str: ...
 
 
 def _site_dict(site: Any) -> dict[str, Any]:
@@ -49,6 +61,55 @@ class DirectAdmin:
         self.settings = settings
         self.sites = SiteRegistry(client)
         self.keys = ApiKeys(client, self.sites)
+        self.retention = RetentionStore(client, settings,
+                                        lambda: [s.domain for s in self.sites.list()])
+
+    def retention_show(self) -> dict[str, Any]:
+        """Live TTLs, sizes and ages per table and site, and the effective policy."""
+        return self.retention.show()
+
+    def retention_plan(self, site: str | None, tier: str, days: int) -> dict[str, Any]:
+        """What a change would expire (dry run)."""
+        return self.retention.plan(normalise_domain(site) if site else None, tier, days)
+
+    def retention_apply(self, site: str | None, tier: str, days: int,
+                        actor: str) -> dict[str, Any]:
+        """Apply a change to the policy and to stored rows, audited."""
+        return self.retention.apply(normalise_domain(site) if site else None, tier, days,
+                                    actor=actor, progress=lambda m: log.info("%s", m))
+
+    def retention_audit(self) -> list[dict[str, Any]]:
+        """The audit trail, newest first."""
+        return self.retention.audit()
+
+    def privacy_notice(self, site: str | None, fmt: str) -> str:
+        """The analytics section of the privacy policy, from the live configuration."""
+        from crumbless.notice import NoticeFacts, live_days, render_html, render_markdown
+
+        sites = self.sites.list()
+        if site is None and len(sites) != 1:
+            raise BadRequest("--site is required: registered sites are "
+                             + (", ".join(s.domain for s in sites) or "none"))
+        chosen = next((s for s in sites if site is None or s.domain == normalise_domain(site)),
+                      None)
+        if chosen is None:
+            raise BadRequest(f"site {site} is not registered")
+        kafka_hours = None
+        if self.settings.transport == "kafka":
+            from contract.transports.kafka_topics import live_retention_ms
+
+            kafka_hours = live_retention_ms(self.settings, self.settings.kafka_topic) // 3_600_000
+        dsn = self.settings.dsn
+        storage = ("our own server (an embedded ClickHouse database)" if dsn.startswith("chdb")
+                   else f"our own ClickHouse server ({urlsplit(dsn).hostname})")
+        facts = NoticeFacts(site=chosen, days=live_days(self.retention.show(), chosen.domain),
+                            kafka_hours=kafka_hours,
+                            salt_grace_hours=self.settings.salt_grace_hours,
+                            k_anonymity=self.settings.k_anonymity,
+                            geo_enabled=bool(self.settings.geoip_db), storage=storage)
+        if fmt not in ("md", "html"):
+            raise BadRequest("format must be md or html")
+        return render_markdown(facts) if fmt == "md" else render_html(facts)
 
     def list_sites(self) -> list[dict[str, Any]]:
         """Every registered site with its policy."""
@@ -117,6 +178,30 @@ class RemoteAdmin:
         """Apply pending migrations."""
         return list(self._call("POST", "/api/admin/migrate", {})["applied"])
 
+    def retention_show(self) -> dict[str, Any]:
+        """Live TTLs, sizes and ages per table and site, and the effective policy."""
+        return dict(self._call("GET", "/api/admin/retention"))
+
+    def retention_plan(self, site: str | None, tier: str, days: int) -> dict[str, Any]:
+        """What a change would expire (dry run)."""
+        return dict(self._call("POST", "/api/admin/retention/plan",
+                               {"site": site, "tier": tier, "days": days}))
+
+    def retention_apply(self, site: str | None, tier: str, days: int,
+                        actor: str) -> dict[str, Any]:
+        """Apply a change through the running server."""
+        return dict(self._call("POST", "/api/admin/retention/apply",
+                               {"site": site, "tier": tier, "days": days, "actor": actor}))
+
+    def retention_audit(self) -> list[dict[str, Any]]:
+        """The audit trail, newest first."""
+        return list(self._call("GET", "/api/admin/retention/audit"))
+
+    def privacy_notice(self, site: str | None, fmt: str) -> str:
+        """The privacy notice, rendered by the running server."""
+        query = urllib.parse.urlencode({k: v for k, v in (("site", site), ("format", fmt)) if v})
+        return str(self._call("GET", f"/api/admin/privacy-notice?{query}")["notice"])
+
 
 def write_server_file(data_dir: Path, url: str, token: str) -> Path:
     """Tell admin commands where the running server is (owner-readable only)."""
@@ -144,6 +229,7 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     ops = DirectAdmin(runtime.client, runtime.settings)
     ops.sites = runtime.sites  # share the collector's cache so changes apply at once
     ops.keys = runtime.keys
+    ops.retention = runtime.retention  # and the sink's policy cache
 
     @bp.before_request
     def authenticate() -> Response | None:
@@ -188,6 +274,36 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     @bp.post("/migrate")
     def run_migrate() -> Response:
         return jsonify(applied=ops.migrate())
+
+    def change() -> tuple[str | None, str, int]:
+        raw = body()
+        try:
+            days = int(raw.get("days"))
+        except (TypeError, ValueError) as exc:
+            raise BadRequest("days must be an integer") from exc
+        return raw.get("site") or None, str(raw.get("tier", "")), days
+
+    @bp.get("/retention")
+    def retention_show() -> Response:
+        return jsonify(ops.retention_show())
+
+    @bp.post("/retention/plan")
+    def retention_plan() -> Response:
+        return jsonify(ops.retention_plan(*change()))
+
+    @bp.post("/retention/apply")
+    def retention_apply() -> Response:
+        actor = str(body().get("actor") or "admin-api")
+        return jsonify(ops.retention_apply(*change(), actor=actor))
+
+    @bp.get("/retention/audit")
+    def retention_audit() -> Response:
+        return jsonify(ops.retention_audit())
+
+    @bp.get("/privacy-notice")
+    def privacy_notice() -> Response:
+        return jsonify(notice=ops.privacy_notice(request.args.get("site"),
+                                                 request.args.get("format", "md")))
 
     @bp.post("/drain")
     def drain() -> Response:

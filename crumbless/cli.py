@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +62,29 @@ def build_parser() -> argparse.ArgumentParser:
     sites_sub.add_parser("list", parents=[common], help="list registered sites")
     remove = sites_sub.add_parser("remove", parents=[common], help="unregister a site")
     remove.add_argument("domain")
+    retention = sub.add_parser("retention", help="see and change how long data is kept")
+    ret_sub = retention.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = ret_sub.add_parser("show", parents=[common],
+                              help="each table's live TTL, rows, bytes, oldest and newest data")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    for verb, text in (("plan", "dry run: what a change would expire, per table and site"),
+                       ("apply", "change a period and apply it to stored rows (audited)")):
+        p = ret_sub.add_parser(verb, parents=[common], help=text)
+        p.add_argument("--tier", required=True,
+                       choices=("raw", "sessions", "hourly", "daily", "ids", "kafka"))
+        p.add_argument("--days", required=True, type=int,
+                       help="the new period (hours for --tier kafka)")
+        p.add_argument("--site", help="override for one site (default: the default period)")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        if verb == "apply":
+            p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+            p.add_argument("--actor", help="who is making the change (default: user@host)")
+    ret_sub.add_parser("audit", parents=[common], help="who changed what, when")
+    notice = sub.add_parser("privacy-notice", parents=[common],
+                            help="write the analytics section of a privacy policy from the "
+                                 "live settings")
+    notice.add_argument("--site", help="the site (required when several are registered)")
+    notice.add_argument("--format", choices=("md", "html"), default="md")
     keys = sub.add_parser("keys", help="Stats API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = keys_sub.add_parser("create", parents=[common],
@@ -126,11 +150,76 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
     elif args.command == "sites" and args.action == "remove":
         admin.remove_site(args.domain)
         print(f"removed {args.domain}")
+    elif args.command == "retention":
+        return _retention(admin, args, env)
+    elif args.command == "privacy-notice":
+        print(admin.privacy_notice(args.site, args.format), end="")
     elif args.command == "keys":
         key = admin.create_key(args.site)
         print(key)
         print(f"(Stats API key for {args.site}; shown once, stored only as a hash)",
               file=sys.stderr)
+    return 0
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    print(f"{plan['tier']} for {plan['site']}: {plan['old']} → {plan['new']} {plan['unit']}")
+    if plan["expires_now"]:
+        print(f"{'table':<14} {'site':<24} {'rows':>10} {'~bytes':>12}  days affected")
+        for e in plan["expires_now"]:
+            print(f"{e['table']:<14} {e['site']:<24} {e['rows']:>10} {e['bytes_estimate']:>12}"
+                  f"  {e['first_day']} … {e['last_day']} ({e['what']})")
+    else:
+        print("nothing stored expires because of this change")
+    print(f"method: {plan['method']}")
+
+
+def _retention(admin: Any, args: argparse.Namespace, env: dict[str, str]) -> int:
+    if args.action == "show":
+        shown = admin.retention_show()
+        if args.json:
+            print(json.dumps(shown, indent=2))
+            return 0
+        for t in shown["tables"]:
+            print(f"{t['table']}: TTL {t['ttl'] or '(none)'}; {t['rows']} rows, "
+                  f"{t['bytes']} bytes")
+            for column, ttl in t["column_ttls"].items():
+                print(f"  column {column}: TTL {ttl}")
+            for site in t["sites"]:
+                print(f"  {site['site']}: {site['rows']} rows, ~{site['bytes_estimate']} bytes,"
+                      f" {site['oldest']} … {site['newest']}, keep {site['keep_days']} days")
+        print("policy (default):", json.dumps(shown["policy"]["default"]))
+        for site, days in shown["policy"]["overrides"].items():
+            print(f"policy override {site}:", json.dumps(days))
+        print("salts:", shown["salts"]["lifetime"])
+        return 0
+    if args.action == "audit":
+        for entry in admin.retention_audit():
+            print(f"{entry['at']} {entry['actor']}: {entry['tier']} for {entry['site']} "
+                  f"{entry['old']} → {entry['new']} ({entry['action']})")
+        return 0
+    plan = admin.retention_plan(args.site, args.tier, args.days)
+    if args.action == "plan":
+        print(json.dumps(plan, indent=2)) if args.json else _print_plan(plan)
+        return 0
+    if not args.json:
+        _print_plan(plan)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("crumbless: not a terminal; pass --yes to apply", file=sys.stderr)
+            return 2
+        if input("apply this change? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing changed")
+            return 1
+    actor = args.actor or f"{env.get('USER', 'unknown')}@{socket.gethostname()}"
+    done = admin.retention_apply(args.site, args.tier, args.days, actor)
+    if args.json:
+        print(json.dumps(done, indent=2))
+        return 0
+    for step in done["steps"]:
+        print("done:", json.dumps(step))
+    for table, removed in done["removed"].items():
+        print(f"{table}: {removed} {'ids zeroed' if args.tier == 'ids' else 'rows removed'}")
     return 0
 
 

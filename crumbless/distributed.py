@@ -35,6 +35,7 @@ from sinks.clickhouse import ClickHouseSink
 from sinks.client import connect
 from sinks.migrations import migrate
 from sinks.registry import ApiKeys, SiteRegistry
+from sinks.retention import RetentionStore
 from sinks.state import ClickHouseCheckpoint, ClickHouseSaltStore
 
 log = logging.getLogger(__name__)
@@ -110,10 +111,12 @@ def build_processor(settings: Settings, *, client: Client | None = None,
     """A processor group member writing to ClickHouse."""
     client = client if client is not None else connect(settings.dsn, settings.database)
     migrate(client, settings)
+    sites = SiteRegistry(client)
+    retention = RetentionStore(client, settings, lambda: [s.domain for s in sites.list()])
     return KafkaProcessor(
         bootstrap=settings.kafka_bootstrap, topic=settings.kafka_topic,
         dlq_topic=settings.kafka_dlq_topic, group=settings.kafka_group,
-        sink=ClickHouseSink(client),
+        sink=ClickHouseSink(client, retention.keep_for),
         checkpoint_for=lambda p: ClickHouseCheckpoint(client, settings.kafka_topic, p),
         metrics=metrics or Metrics(), batch_size=settings.batch_size,
         batch_interval=settings.batch_interval,

@@ -30,6 +30,7 @@ from sinks.clickhouse import ClickHouseSink
 from sinks.client import connect
 from sinks.migrations import migrate
 from sinks.registry import ApiKeys, SiteRegistry
+from sinks.retention import RetentionStore
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -60,6 +61,8 @@ class Runtime:
         migrate(self.client, settings)
         self.sites = SiteRegistry(self.client)
         self.keys = ApiKeys(self.client, self.sites)
+        self.retention = RetentionStore(self.client, settings,
+                                        lambda: [s.domain for s in self.sites.list()])
         self.salts = SaltRotation(FileSaltStore(ensure_private_dir(data / "salts")),
                                   dt.timedelta(hours=settings.salt_grace_hours))
         self.salts.rotate(clock())
@@ -71,7 +74,7 @@ class Runtime:
                                   max_bytes=settings.spool_max_bytes)
         self.transport = LocalTransport(self.event_log)
         self.processor = LogProcessor(
-            log=self.event_log, sink=ClickHouseSink(self.client),
+            log=self.event_log, sink=ClickHouseSink(self.client, self.retention.keep_for),
             checkpoint=FileCheckpoint(ensure_private_dir(data / "checkpoints")),
             dead_letters=JsonlDeadLetters(str(data / "deadletters.jsonl")),
             metrics=self.metrics, batch_size=settings.batch_size,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from collections.abc import Callable
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from contract.errors import StorageError
+from contract.retention import TierDays
 from processors.batch import Batch
 from processors.sessionise import SessionisedEvent, SessionRow
 from sinks.client import first_line
@@ -25,6 +27,7 @@ _ATTR_FOR = {"referrer_source": "source"}
 EVENT_COLUMNS = ["site", "ts", "name", "visitor_id", "session_id", "hostname", "pathname",
                  *VISIT_COLUMNS, "consent", "mode", "truncated_ip", "props",
                  "revenue_amount", "revenue_currency"]
+KEEP_COLUMNS = ["keep_days", "hourly_keep_days", "daily_keep_days", "id_keep_days"]
 SESSION_COLUMNS = ["site", "session_id", "visitor_id", "sign", "start", "end", "hostname",
                    "entry_page", "exit_page", "pageviews", "events", "duration", "is_bounce",
                    *VISIT_COLUMNS]
@@ -53,18 +56,40 @@ def session_row(row: SessionRow) -> list[Any]:
             v.duration_s, v.is_bounce, *(v.attrs[_ATTR_FOR.get(c, c)] for c in VISIT_COLUMNS)]
 
 
-class ClickHouseSink:
-    """Writes batches to the events and sessions tables (the views feed the rollups)."""
+def keep_values(days: TierDays, own: int) -> list[int]:
+    """KEEP_COLUMNS values for a row whose own tier lasts `own` days."""
+    return [own, days.hourly, days.daily, min(days.ids or own, own)]
 
-    def __init__(self, client: Client) -> None:
+
+class ClickHouseSink:
+    """Writes batches to the events and sessions tables (the views feed the rollups).
+
+    Each row carries its site's retention (keep columns) read from `keep_for`, so the
+    TTL expressions apply per-site periods; None leaves the settings' column defaults.
+    """
+
+    def __init__(self, client: Client, keep_for: Callable[[str], TierDays] | None = None
+                 ) -> None:
         self.client = client
+        self.keep_for = keep_for
 
     def write(self, batch: Batch) -> None:
         """Insert a batch idempotently; raise StorageError if ClickHouse refused it."""
-        self._insert("events", EVENT_COLUMNS, [event_row(e) for e in batch.events],
-                     f"{batch.token}:events")
-        self._insert("sessions", SESSION_COLUMNS, [session_row(s) for s in batch.sessions],
-                     f"{batch.token}:sessions")
+        events = [event_row(e) for e in batch.events]
+        sessions = [session_row(s) for s in batch.sessions]
+        event_columns, session_columns = EVENT_COLUMNS, SESSION_COLUMNS
+        if self.keep_for is not None:
+            event_columns = [*EVENT_COLUMNS, *KEEP_COLUMNS]
+            session_columns = [*SESSION_COLUMNS, *KEEP_COLUMNS]
+            cache: dict[str, TierDays] = {}
+            for row in events:
+                days = cache.get(row[0]) or cache.setdefault(row[0], self.keep_for(row[0]))
+                row.extend(keep_values(days, days.raw))
+            for row in sessions:
+                days = cache.get(row[0]) or cache.setdefault(row[0], self.keep_for(row[0]))
+                row.extend(keep_values(days, days.sessions))
+        self._insert("events", event_columns, events, f"{batch.token}:events")
+        self._insert("sessions", session_columns, sessions, f"{batch.token}:sessions")
 
     def _insert(self, table: str, columns: list[str], rows: list[list[Any]], token: str) -> None:
         if not rows:

@@ -1,11 +1,14 @@
 """Versioned schema migrations; every retention period comes from Settings, not SQL literals.
 
 Tables (all event data expires by TTL):
-- events        raw events, one row per event, day partitions, TTL raw_ttl_days,
-                ttl_only_drop_parts so expiry drops whole parts instead of rewriting them
+- events        raw events, one row per event, day partitions. TTLs read per-row
+                columns (keep_days = the site's raw retention; id_keep_days zeroes
+                visitor/session ids earlier). Sites share parts, so expiry is per row,
+                not ttl_only_drop_parts (a per-site TTL could not drop whole parts)
 - sessions      CollapsingMergeTree(sign): each visit update writes -1 of the old state
                 and +1 of the new one, so sums over `sign` are exact at any time
-- rollup_hourly AggregatingMergeTree fed by two materialized views (events, sessions)
+- rollup_hourly AggregatingMergeTree fed by two materialized views (events, sessions);
+                keep_days (max) carries the site's rollup retention into the TTL
 - rollup_daily  AggregatingMergeTree keyed by (site, day, dim, value): one row per
                 dimension value per day (dim '' is the site total), fed the same way
 - sites, api_keys, schema_migrations: configuration, no event data
@@ -79,61 +82,85 @@ def _dims_array(index: int) -> str:
     return "[" + ", ".join(pairs) + "]"
 
 
+def _keep_columns(s: Settings, own_days: int) -> str:
+    """Per-row retention in days for this table and the rollups built from it.
+
+    TTL expressions read these columns, so a site's override is written into its rows and
+    a changed policy reaches stored rows with ALTER UPDATE + MATERIALIZE TTL. Defaults
+    (for rows inserted without them) are the settings' periods.
+    """
+    ids = min(s.id_ttl_days or own_days, own_days)
+    return (f"keep_days UInt16 DEFAULT {own_days}, "
+            f"hourly_keep_days UInt16 DEFAULT {s.hourly_ttl_days}, "
+            f"daily_keep_days UInt16 DEFAULT {s.daily_ttl_days}, "
+            f"id_keep_days UInt16 DEFAULT {ids}")
+
+
 def v1_statements(s: Settings) -> list[str]:
     """The first schema: raw events, sessions, rollups and their views, sites, keys."""
+    events_keep = _keep_columns(s, s.raw_ttl_days)
+    sessions_keep = _keep_columns(s, s.sessions_ttl_days)
     return [
         f"""CREATE TABLE IF NOT EXISTS events (
     site LowCardinality(String), ts DateTime64(3, 'UTC'), name LowCardinality(String),
-    visitor_id UInt64, session_id UInt64,
+    {events_keep},
+    visitor_id UInt64 TTL toDateTime(ts) + toIntervalDay(id_keep_days),
+    session_id UInt64 TTL toDateTime(ts) + toIntervalDay(id_keep_days),
     hostname String, pathname String, {VISIT_COLUMNS},
     consent LowCardinality(String), mode LowCardinality(String), truncated_ip String,
     props Map(String, String),
     revenue_amount Nullable(Decimal(18, 3)), revenue_currency LowCardinality(String)
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(ts)
-ORDER BY (site, toDate(ts), name, visitor_id, ts)
-TTL toDateTime(ts) + toIntervalDay({s.raw_ttl_days})
-SETTINGS ttl_only_drop_parts = 1, {DEDUP}""",
+ORDER BY (site, toDate(ts), name, ts)
+TTL toDateTime(ts) + toIntervalDay(keep_days)
+SETTINGS {DEDUP}""",
         f"""CREATE TABLE IF NOT EXISTS sessions (
-    site LowCardinality(String), session_id UInt64, visitor_id UInt64, sign Int8,
+    site LowCardinality(String), session_id UInt64, sign Int8,
     start DateTime64(3, 'UTC'), end DateTime64(3, 'UTC'),
+    {sessions_keep},
+    visitor_id UInt64 TTL toDateTime(start) + toIntervalDay(id_keep_days),
     hostname String, entry_page String, exit_page String,
     pageviews UInt32, events UInt32, duration UInt32, is_bounce UInt8, {VISIT_COLUMNS}
 ) ENGINE = CollapsingMergeTree(sign)
 PARTITION BY toYYYYMMDD(start)
 ORDER BY (site, toDate(start), session_id)
-TTL toDateTime(start) + toIntervalDay({s.sessions_ttl_days})
-SETTINGS ttl_only_drop_parts = 1, {DEDUP}""",
+TTL toDateTime(start) + toIntervalDay(keep_days)
+SETTINGS {DEDUP}""",
         f"""CREATE TABLE IF NOT EXISTS rollup_hourly (
-    site LowCardinality(String), hour DateTime('UTC'), {ROLLUP_METRICS}
+    site LowCardinality(String), hour DateTime('UTC'), {ROLLUP_METRICS},
+    keep_days SimpleAggregateFunction(max, UInt16) DEFAULT {s.hourly_ttl_days}
 ) ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (site, hour)
-TTL hour + toIntervalDay({s.hourly_ttl_days})
+TTL hour + toIntervalDay(keep_days)
 SETTINGS {DEDUP}""",
         f"""CREATE TABLE IF NOT EXISTS rollup_daily (
     site LowCardinality(String), day Date, dim LowCardinality(String), value String,
-    {ROLLUP_METRICS}
+    {ROLLUP_METRICS},
+    keep_days SimpleAggregateFunction(max, UInt16) DEFAULT {s.daily_ttl_days}
 ) ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(day)
 ORDER BY (site, day, dim, value)
-TTL day + toIntervalDay({s.daily_ttl_days})
+TTL day + toIntervalDay(keep_days)
 SETTINGS {DEDUP}""",
         """CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hourly_events_mv TO rollup_hourly AS
 SELECT site, toStartOfHour(ts) AS hour,
        uniqIfState(visitor_id, visitor_id != 0) AS visitors,
-       toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events
+       toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events,
+       max(hourly_keep_days) AS keep_days
 FROM events GROUP BY site, hour""",
         """CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hourly_sessions_mv TO rollup_hourly AS
 SELECT site, toStartOfHour(start) AS hour,
        toInt64(sum(sign)) AS visits, toInt64(sum(sign * is_bounce)) AS bounces,
        toInt64(sum(sign * duration)) AS duration,
-       toInt64(sum(sign * pageviews)) AS visit_pageviews
+       toInt64(sum(sign * pageviews)) AS visit_pageviews, max(hourly_keep_days) AS keep_days
 FROM sessions GROUP BY site, hour""",
         f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_daily_events_mv TO rollup_daily AS
 SELECT site, toDate(ts) AS day, d.1 AS dim, d.2 AS value,
        uniqIfState(visitor_id, visitor_id != 0) AS visitors,
-       toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events
+       toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events,
+       max(daily_keep_days) AS keep_days
 FROM events ARRAY JOIN {_dims_array(1)} AS d
 GROUP BY site, day, dim, value""",
         f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_daily_sessions_mv TO rollup_daily AS
@@ -143,7 +170,7 @@ SELECT site, toDate(start) AS day, d.1 AS dim, d.2 AS value,
        uniqIfState(visitor_id, sign > 0 AND d.1 != 'visit:exit_page') AS visitors,
        toInt64(sum(sign)) AS visits, toInt64(sum(sign * is_bounce)) AS bounces,
        toInt64(sum(sign * duration)) AS duration,
-       toInt64(sum(sign * pageviews)) AS visit_pageviews
+       toInt64(sum(sign * pageviews)) AS visit_pageviews, max(daily_keep_days) AS keep_days
 FROM sessions ARRAY JOIN {_dims_array(2)} AS d
 GROUP BY site, day, dim, value""",
         """CREATE TABLE IF NOT EXISTS sites (
@@ -165,9 +192,18 @@ class Migration:
     statements: Callable[[Settings], list[str]]
 
 
+
+
 def v2_statements(_s: Settings) -> list[str]:
-    """Shared state for the distributed mode: daily salts and processor checkpoints."""
+    """Retention policies and their audit trail; shared state of the distributed mode."""
     return [
+        """CREATE TABLE IF NOT EXISTS retention_policies (
+    site String, tier LowCardinality(String), days UInt32, deleted UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY (site, tier)""",
+        """CREATE TABLE IF NOT EXISTS retention_audit (
+    at DateTime64(3, 'UTC'), actor String, site String, tier LowCardinality(String),
+    old_days UInt32, new_days UInt32, action LowCardinality(String), detail String
+) ENGINE = MergeTree ORDER BY at""",
         """CREATE TABLE IF NOT EXISTS salts (
     day Date, salt String, created UInt64
 ) ENGINE = MergeTree ORDER BY (day, created)
@@ -182,7 +218,7 @@ SETTINGS old_parts_lifetime = 1, merge_with_ttl_timeout = 3600""",
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
-    Migration(2, "salts and processor checkpoints shared by distributed instances",
+    Migration(2, "retention policies and audit; salts and processor checkpoints",
               v2_statements),
 )
 

@@ -1,0 +1,185 @@
+"""The analytics section of a site's privacy policy, written from the live configuration.
+
+Every retention period stated is read from ClickHouse: a table whose TTL is a fixed
+interval states that interval; a table whose TTL reads a per-row keep column states the
+value its rows for this site carry (the policy's value while it has no rows yet).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from contract.sites import Site
+
+TIER_TABLE = {"raw": ("events", "keep_days"), "sessions": ("sessions", "keep_days"),
+              "hourly": ("rollup_hourly", "keep_days"), "daily": ("rollup_daily", "keep_days"),
+              "ids": ("events", "id_keep_days")}
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeFacts:
+    """Everything the notice states, each value taken from the live system."""
+
+    site: Site
+    days: dict[str, int]  # tier → live days
+    kafka_hours: int | None  # None in the embedded mode
+    salt_grace_hours: int
+    k_anonymity: int
+    geo_enabled: bool
+    storage: str  # where the data is processed
+
+
+def live_days(show: dict[str, Any], site: str) -> dict[str, int]:
+    """Per tier, the period ClickHouse applies to `site` now."""
+    tables = {t["table"]: t for t in show["tables"]}
+    policy = show["policy"]["sites"].get(site, show["policy"]["default"])
+    days = {}
+    for tier, (table, column) in TIER_TABLE.items():
+        info = tables[table]
+        expression = info["column_ttls"].get("visitor_id", "") if tier == "ids" else info["ttl"]
+        literal = re.search(r"toIntervalDay\((\d+)\)", expression)
+        if literal:
+            days[tier] = int(literal.group(1))
+            continue
+        rows = next((s for s in info["sites"] if s["site"] == site), None)
+        if rows and rows.get(column):
+            days[tier] = max(rows[column])
+        else:
+            days[tier] = int(policy[tier])
+    days["ids"] = min(days["ids"] or days["raw"], days["raw"])
+    return days
+
+
+def _span(days: int) -> str:
+    if days >= 60 and days % 30 in (0, 10) or days >= 365:
+        return f"{days} days (about {round(days / 30.4)} months)"
+    return f"{days} day" + ("" if days == 1 else "s")
+
+
+def render_markdown(f: NoticeFacts) -> str:
+    """The notice in Markdown, in plain language."""
+    site = f.site
+    geo = ("country, region and city" if site.city_geo else "country and region") \
+        if f.geo_enabled else "no location"
+    ip_line = ("We keep only a shortened form of your IP address (the first three of four "
+               "parts of an IPv4 address, /24, or the first 48 bits of an IPv6 address, /48), "
+               "which identifies a network, not a device."
+               if site.store_truncated_ip else
+               "We do not store your IP address in any form.")
+    no_consent = {
+        "drop": "If you have not agreed to analytics, nothing about your visit is recorded.",
+        "anonymous": "If you have not agreed to analytics, your page view is counted without "
+                     "any identifier: it adds to totals, but cannot be linked to your other "
+                     "page views, not even within the same day.",
+        "full": "Without an explicit refusal, visits are counted with the daily identifier "
+                "described above, which cannot recognise you on another day.",
+    }[site.no_consent]
+    lines = [
+        f"## Web analytics on {site.domain}",
+        "",
+        f"We measure how {site.domain} is used with crumbless, a cookieless analytics "
+        "system that we run ourselves. It places no cookies and stores nothing in your "
+        "browser.",
+        "",
+        "### What is collected",
+        "- the page you visit (its address without the query string, except campaign tags "
+        "such as utm_source), the site that linked to it, and events such as a sign-up;",
+        "- your browser, operating system and device type, read from the user agent;",
+        f"- your approximate location: {geo}, looked up from your IP address in memory;",
+        "- the time of the visit.",
+        "",
+        "### What is not collected",
+        f"- {ip_line} Your IP address and full user agent are used only in memory while "
+        "your request is handled, then discarded.",
+        "- No cookies, no local storage, no fingerprinting, no profiles across sites.",
+        "",
+        "### How visits are counted without identifying you",
+        "To tell page views of one visit apart from another's, we compute a one-way hash of "
+        "the site, your IP address and your browser's user agent, keyed with a random value "
+        "(a salt) that is created for one day only. The salt is destroyed "
+        f"{f.salt_grace_hours} hours after that day ends (UTC). After that, nobody, "
+        "including us, can link the stored hash back to you, and you are not recognised "
+        "on the next day.",
+        "",
+        "### Your choices",
+        "- **Do Not Track and Global Privacy Control** are honoured on our server: with "
+        "`DNT: 1` or `Sec-GPC: 1`, your visit is never counted with an identifier"
+        + (" and is not recorded at all." if site.no_consent == "drop" else
+           "; it only adds to anonymous totals."),
+        "- **Consent:** analytics runs under the \"analytics\" consent category. If you "
+        "refuse it, your visit is never counted with an identifier. " + no_consent,
+        "",
+        "### How long data is kept",
+        "| data | kept for |",
+        "|---|---|",
+        f"| individual page views and events | {_span(f.days['raw'])} |",
+        f"| visit records (entry and exit page, duration) | {_span(f.days['sessions'])} |",
+        f"| the daily visitor hash inside those records | {_span(f.days['ids'])}, then "
+        "removed |",
+        f"| hourly totals | {_span(f.days['hourly'])} |",
+        f"| daily totals (no individual records) | {_span(f.days['daily'])} |",
+        f"| the daily salt | its day plus {f.salt_grace_hours} hours |",
+    ]
+    if f.kafka_hours is not None:
+        lines.append(f"| events in transit (message queue) | {f.kafka_hours} hours |")
+    lines += [
+        "",
+        "Everything is deleted automatically when its period ends.",
+        "",
+        "### Who sees it",
+        f"Data is processed on {f.storage}, operated by us; no third party receives it. "
+        "Reports show only totals, and any breakdown row that would describe fewer than "
+        f"{f.k_anonymity} visitors is hidden.",
+        "",
+        "### Your rights",
+        "Because we cannot link the stored data to you, we cannot find, show or delete "
+        "records of your visits on request (GDPR Art. 11); nothing is kept that would let "
+        "us, or anyone, identify you. For questions, contact us at the address in this "
+        "privacy policy.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_html(f: NoticeFacts) -> str:
+    """The same notice as an HTML fragment."""
+    out: list[str] = []
+    in_list = in_table = False
+    for line in render_markdown(f).splitlines():
+        text = html.escape(line)
+        text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+        text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+        if in_list and not line.startswith("- "):
+            out.append("</ul>")
+            in_list = False
+        if in_table and not line.startswith("|"):
+            out.append("</table>")
+            in_table = False
+        if line.startswith("### "):
+            out.append(f"<h3>{text[4:]}</h3>")
+        elif line.startswith("## "):
+            out.append(f"<h2>{text[3:]}</h2>")
+        elif line.startswith("- "):
+            if not in_list:
+                out.append("<ul>")
+                in_list = True
+            out.append(f"<li>{text[2:]}</li>")
+        elif line.startswith("|---"):
+            continue
+        elif line.startswith("|"):
+            if not in_table:
+                out.append("<table>")
+                in_table = True
+            cells = [c.strip() for c in text.strip("|").split("|")]
+            tag = "th" if cells[0] == "data" else "td"
+            out.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+        elif line:
+            out.append(f"<p>{text}</p>")
+    if in_list:
+        out.append("</ul>")
+    if in_table:
+        out.append("</table>")
+    return "\n".join(out) + "\n"
