@@ -278,8 +278,8 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     def change() -> tuple[str | None, str, int]:
         raw = body()
         try:
-            days = int(raw.get("days"))
-        except (TypeError, ValueError) as exc:
+            days = int(str(raw.get("days")))
+        except ValueError as exc:
             raise BadRequest("days must be an integer") from exc
         return raw.get("site") or None, str(raw.get("tier", "")), days
 

@@ -54,7 +54,7 @@ def live_days(show: dict[str, Any], site: str) -> dict[str, int]:
 
 
 def _span(days: int) -> str:
-    if days >= 60 and days % 30 in (0, 10) or days >= 365:
+    if (days >= 60 and days % 30 in (0, 10)) or days >= 365:
         return f"{days} days (about {round(days / 30.4)} months)"
     return f"{days} day" + ("" if days == 1 else "s")
 

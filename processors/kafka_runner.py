@@ -191,7 +191,7 @@ class KafkaProcessor:
                         letter.offset, letter.reason)
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(ConsumerRebalanceListener):
     def __init__(self, processor: KafkaProcessor) -> None:
         self.processor = processor
 

@@ -23,8 +23,8 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from collector.salts import SALT_BYTES
-from processors.checkpoint import CheckpointState
 from contract.errors import StorageError
+from processors.checkpoint import CheckpointState
 from sinks.client import command, first_line, run
 
 

@@ -135,3 +135,19 @@ def test_sigterm_drains_every_acknowledged_event_and_data_survives_restart(
     server.start()
     assert pageviews(server, key) == 40
     assert server.stop() == 0
+
+
+def test_retention_and_privacy_notice_through_the_running_server(server: Server) -> None:
+    server.cli("sites", "add", "example.com", "--no-consent", "full")
+    assert send_pageview(server, "/x", 1) == 202
+    shown = json.loads(server.cli("retention", "show", "--json"))
+    assert {t["table"] for t in shown["tables"]} >= {"events", "sessions", "rollup_daily"}
+    plan = json.loads(server.cli("retention", "plan", "--tier", "raw", "--days", "14",
+                                 "--site", "example.com", "--json"))
+    assert (plan["old"], plan["new"]) == (30, 14)
+    out = server.cli("retention", "apply", "--tier", "raw", "--days", "14", "--site",
+                     "example.com", "--yes", "--actor", "e2e")
+    assert "events: 0 rows removed" in out
+    assert "e2e: raw for example.com 30 → 14" in server.cli("retention", "audit")
+    notice = server.cli("privacy-notice", "--site", "example.com")
+    assert "| individual page views and events | 14 days |" in notice

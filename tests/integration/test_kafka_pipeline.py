@@ -3,7 +3,6 @@ counted twice, and no raw IP in any Kafka log segment."""
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import secrets
 import threading
@@ -269,3 +268,18 @@ def test_collectors_share_one_salt_per_day_and_destroyed_salts_leave_no_bytes(
     wait_for(lambda: not bytes_left(), timeout=120, what="old salt parts removed from disk")
     assert ClickHouseSaltStore(chdb.client).salt_for(day) != salt
 
+
+
+def test_retention_apply_changes_the_live_topic_retention_and_audits_it(
+        setup: Settings, chdb: Chdb) -> None:
+    from crumbless.admin import DirectAdmin
+
+    admin = DirectAdmin(chdb.client, setup)
+    plan = admin.retention_plan(None, "kafka", 24)
+    assert (plan["old"], plan["new"], plan["unit"]) == (72, 24, "hours")
+    done = admin.retention_apply(None, "kafka", 24, actor="ops")
+    assert done["steps"][0]["kafka"][setup.kafka_topic] == str(24 * 3_600_000)
+    assert live_retention_ms(setup, setup.kafka_topic) == 24 * 3_600_000
+    assert admin.retention_audit()[0]["tier"] == "kafka"
+    assert "| events in transit (message queue) | 24 hours |" in admin.privacy_notice(
+        "example.com", "md")
