@@ -9,12 +9,13 @@ deduplicates the second insert.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+
+from contract.files import atomic_write
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +40,6 @@ class Checkpoint(Protocol):
         """Record that everything below `offset` is written, with the state after it."""
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 class FileCheckpoint:
     """Checkpoint files in a directory: the embedded mode's store."""
 
@@ -70,9 +60,9 @@ class FileCheckpoint:
 
     def begin(self, start: int, end: int) -> None:
         """Durably note the range of the batch about to be written."""
-        _atomic_write(self.pending_path, orjson.dumps([start, end]))
+        atomic_write(self.pending_path, orjson.dumps([start, end]))
 
     def commit(self, offset: int, sessions: dict[str, Any]) -> None:
         """Durably move the position; the pending note is then stale and removed."""
-        _atomic_write(self.state_path, orjson.dumps({"offset": offset, "sessions": sessions}))
+        atomic_write(self.state_path, orjson.dumps({"offset": offset, "sessions": sessions}))
         self.pending_path.unlink(missing_ok=True)

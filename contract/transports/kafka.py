@@ -12,7 +12,6 @@ broker outage does not duplicate events. A full spool raises SpoolFull (→ 503)
 from __future__ import annotations
 
 import logging
-import os
 import struct
 import threading
 import time
@@ -24,6 +23,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from contract.event import AnonymousEvent, encode_envelope
+from contract.files import atomic_write
 from contract.metrics import Metrics
 from contract.transports.eventlog import EventLog
 
@@ -174,14 +174,7 @@ class KafkaTransport:
             self._producer = None
 
     def _advance(self, offset: int) -> None:
-        tmp = self._position_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, str(offset).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self._position_file)
+        atomic_write(self._position_file, str(offset).encode())
         with self._cond:
             self.forwarded = offset
             self._cond.notify_all()
