@@ -1,0 +1,1 @@
+"""crumbless benchmarks: `python -m bench` (or `make bench`) writes docs/benchmarks.md."""
