@@ -282,7 +282,8 @@ def _filter(value: Any, field: str, depth: int) -> FilterNode:
                        f"{', '.join(FILTER_OPERATORS + LOGICAL_OPERATORS)}")
     if len(value) != 3:
         raise BadQuery(f"{field}: expected [\"{operator}\", dimension, [values]]")
-    if value[1] in TIME_DIMENSIONS or value[1] in DIMENSION_ALIASES:
+    if isinstance(value[1], str) and (value[1] in TIME_DIMENSIONS
+                                      or value[1] in DIMENSION_ALIASES):
         raise BadQuery(f"{field}[1]: time dimensions cannot be filtered; set date_range")
     dimension = _dimension(value[1], f"{field}[1]", EVENT_DIMENSIONS + VISIT_DIMENSIONS)
     clauses = value[2]
