@@ -27,7 +27,7 @@ from contract.errors import StorageError
 from contract.metrics import Metrics
 from contract.transport import Record
 from processors.batch import DeadLetter, build_batch
-from processors.checkpoint import Checkpoint
+from processors.checkpoint import Checkpoint, CheckpointState
 from processors.runner import BatchSink
 from processors.sessionise import Sessioniser
 
@@ -77,7 +77,7 @@ class KafkaProcessor:
         """Restore each new partition from its checkpoint and seek to its position."""
         for tp in partitions:
             checkpoint = self.checkpoint_for(tp.partition)
-            state = checkpoint.load()
+            state = self._load_with_retry(checkpoint, tp.partition)
             self.work[tp.partition] = PartitionWork(
                 checkpoint, Sessioniser.restore(self.session_timeout_ms, state.sessions),
                 state.offset, state.pending_end)
@@ -85,6 +85,21 @@ class KafkaProcessor:
             log.info("assigned %s[%d] at offset %d%s", self.topic, tp.partition, state.offset,
                      f", replaying pending batch to {state.pending_end}"
                      if state.pending_end is not None else "")
+
+    def _load_with_retry(self, checkpoint: Checkpoint, partition: int) -> CheckpointState:
+        """Load a checkpoint, waiting out a ClickHouse outage: without it the partition's
+        position is unknown, and processing from anywhere else could lose or double."""
+        delay = 0.5
+        while True:
+            try:
+                return checkpoint.load()
+            except StorageError as exc:
+                if self._stop.is_set():
+                    raise
+                log.warning("cannot load the checkpoint of %s[%d]: %s; retrying in %.1fs",
+                            self.topic, partition, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
         """Forget revoked partitions; their uncommitted records replay at the next owner."""

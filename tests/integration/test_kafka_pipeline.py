@@ -59,10 +59,14 @@ def processors(chdb: Chdb) -> Iterator[Callable[..., KafkaProcessor]]:
     """Start processor group members in threads; all are stopped at the end."""
     running: list[tuple[KafkaProcessor, threading.Thread]] = []
 
-    def start(settings: Settings, wrap: Callable[[Any], Any] | None = None) -> KafkaProcessor:
+    def start(settings: Settings, wrap: Callable[[Any], Any] | None = None,
+              wrap_checkpoint: Callable[[Any], Any] | None = None) -> KafkaProcessor:
         processor = build_processor(settings, client=chdb.client, consumer_config=CONSUMER_FAST)
         if wrap is not None:
             processor.sink = wrap(processor.sink)
+        if wrap_checkpoint is not None:
+            inner = processor.checkpoint_for
+            processor.checkpoint_for = lambda p: wrap_checkpoint(inner(p))
         thread = threading.Thread(target=processor.run, daemon=True)
         thread.start()
         running.append((processor, thread))
@@ -234,6 +238,35 @@ def test_clickhouse_failures_pause_the_processor_and_it_catches_up(
     time.sleep(1)
     assert count(chdb, "SELECT count() FROM events") == 60
     assert processor.metrics.get("sink_errors") == 4
+    c.close()
+
+
+def test_a_checkpoint_that_cannot_be_loaded_holds_the_partition_until_it_can(
+        setup: Settings, chdb: Chdb, tmp_path: Path, processors: Any) -> None:
+    failures = {"left": 3}
+
+    class Unreachable:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def load(self) -> Any:
+            if failures["left"] > 0:
+                failures["left"] -= 1
+                raise StorageError("simulated: ClickHouse unreachable at assignment")
+            return self.inner.load()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+    c = collector(setup, chdb, tmp_path, "c")
+    client = c.app().test_client()
+    for i in range(40):
+        assert send(client, ip=f"198.51.100.{i}", url="https://example.com/").status_code == 202
+    processors(setup, wrap_checkpoint=Unreachable)
+    wait_for(lambda: count(chdb, "SELECT count() FROM events") >= 40, what="catch-up")
+    time.sleep(1)
+    assert failures["left"] == 0
+    assert count(chdb, "SELECT count() FROM events") == 40
     c.close()
 
 
