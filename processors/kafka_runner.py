@@ -28,7 +28,7 @@ from contract.metrics import Metrics
 from contract.transport import Record
 from processors.batch import DeadLetter, build_batch
 from processors.checkpoint import Checkpoint, CheckpointState
-from processors.runner import BatchSink
+from processors.runner import BatchSink, write_batch
 from processors.sessionise import Sessioniser
 
 log = logging.getLogger(__name__)
@@ -154,18 +154,11 @@ class KafkaProcessor:
         snapshot_before = work.sessioniser.snapshot()
         batch = build_batch(records, work.sessioniser)
         tp = TopicPartition(self.topic, partition)
-
-        def write_and_commit() -> None:
-            work.checkpoint.begin(batch.first_offset, batch.end_offset)
-            self.sink.write(batch)
-            if batch.dead_letters:
-                self._dead_letter(batch.dead_letters)
-            work.checkpoint.commit(batch.end_offset, work.sessioniser.snapshot())
-
         delay = 0.2
         while True:
             try:
-                write_and_commit()  # every step is idempotent: safe to repeat whole
+                write_batch(batch, sink=self.sink, checkpoint=work.checkpoint,
+                            dead_letters=self._dead_letter, sessioniser=work.sessioniser)
                 break
             except StorageError as exc:
                 self.metrics.inc("sink_errors")

@@ -36,6 +36,21 @@ class BatchSink(Protocol):
 DeadLetterWriter = Callable[[list[DeadLetter]], None]
 
 
+def write_batch(batch: Batch, *, sink: BatchSink, checkpoint: Checkpoint,
+                dead_letters: DeadLetterWriter, sessioniser: Sessioniser) -> None:
+    """The commit order, kept in one place for every processor.
+
+    begin(range) → sink write (token of the range) → dead letters → commit(position and
+    open visits). Each step is idempotent, so the whole sequence may be repeated after
+    any failure; a crash anywhere replays exactly this range.
+    """
+    checkpoint.begin(batch.first_offset, batch.end_offset)
+    sink.write(batch)
+    if batch.dead_letters:
+        dead_letters(batch.dead_letters)
+    checkpoint.commit(batch.end_offset, sessioniser.snapshot())
+
+
 class LogProcessor:
     """One processor over one event log partition, run in a background thread."""
 
@@ -105,11 +120,11 @@ class LogProcessor:
 
     def _process(self, records: list[Record]) -> bool:
         batch = build_batch(records, self.sessioniser)
-        self.checkpoint.begin(batch.first_offset, batch.end_offset)
         delay, attempts = 0.1, 0
         while True:
             try:
-                self.sink.write(batch)
+                write_batch(batch, sink=self.sink, checkpoint=self.checkpoint,
+                            dead_letters=self.dead_letters, sessioniser=self.sessioniser)
                 break
             except StorageError as exc:
                 attempts += 1
@@ -123,10 +138,7 @@ class LogProcessor:
                     return False
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
-        if batch.dead_letters:
-            self.dead_letters(batch.dead_letters)
-            self.metrics.inc("dead_letters", len(batch.dead_letters))
-        self.checkpoint.commit(batch.end_offset, self.sessioniser.snapshot())
+        self.metrics.inc("dead_letters", len(batch.dead_letters))
         self.metrics.inc("events_written", len(batch.events))
         self.log.delete_before(batch.end_offset)
         with self._committed_cond:
