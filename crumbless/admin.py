@@ -61,8 +61,7 @@ class DirectAdmin:
         self.settings = settings
         self.sites = SiteRegistry(client)
         self.keys = ApiKeys(client, self.sites)
-        self.retention = RetentionStore(client, settings,
-                                        lambda: [s.domain for s in self.sites.list()])
+        self.retention = RetentionStore(client, settings, self.sites.domains)
 
     def retention_show(self) -> dict[str, Any]:
         """Live TTLs, sizes and ages per table and site, and the effective policy."""

@@ -60,9 +60,8 @@ def create_app(runtime: Runtime) -> Flask:
     app = base_app(runtime.metrics, lambda: {"event_log_end": runtime.event_log.end_offset,
                                              "committed": runtime.processor.committed})
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 64 * 1024)
-    app.extensions["crumbless"] = runtime
     app.register_blueprint(collector_blueprint(
-        config=collector_config(settings), anonymiser=runtime.anonymiser,
+        config=collector_config(settings), anonymiser=runtime.edge.anonymiser,
         site_for=runtime.sites.get, transport=runtime.transport, metrics=runtime.metrics))
     stats = StatsService(runtime.client, k=settings.k_anonymity, clock=runtime.clock)
     app.register_blueprint(stats_blueprint(stats, authorize=runtime.keys.authorize))

@@ -7,10 +7,8 @@ dashboards answer the Stats API from ClickHouse. Any number of each can run.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,10 +17,8 @@ from clickhouse_connect.driver.client import Client
 from flask import Flask
 
 from collector.app import collector_blueprint
-from collector.bots import BotFilter
-from collector.geo import GeoLookup
-from collector.pipeline import Anonymiser
-from collector.salts import SaltRotation, SaltStore
+from collector.edge import PrivacyEdge
+from collector.salts import SaltStore
 from contract.metrics import Metrics
 from contract.settings import Settings
 from contract.transports.kafka import KafkaTransport
@@ -51,41 +47,26 @@ class CollectorRuntime:
         self.metrics = Metrics()
         self.client = client if client is not None else connect(settings.dsn, settings.database)
         self.sites = SiteRegistry(self.client)
-        self.salts = SaltRotation(salt_store or ClickHouseSaltStore(self.client),
-                                  dt.timedelta(hours=settings.salt_grace_hours))
-        self.salts.rotate(clock())
-        self.geo = GeoLookup(Path(settings.geoip_db) if settings.geoip_db else None)
-        self.anonymiser = Anonymiser(salts=self.salts, geo=self.geo, bots=BotFilter(),
-                                     clock=clock)
+        self.edge = PrivacyEdge(settings, salt_store or ClickHouseSaltStore(self.client), clock)
         self.transport = KafkaTransport(
             bootstrap=settings.kafka_bootstrap, topic=settings.kafka_topic,
             spool_dir=ensure_private_dir(spool_dir or settings.data_dir / "spool"),
             metrics=self.metrics, fsync=settings.log_durability == "fsync",
             max_bytes=settings.spool_max_bytes)
-        self._stop = threading.Event()
-        self._clock = clock
-        threading.Thread(target=self._rotate, daemon=True, name="salt-rotation").start()
-
-    def _rotate(self) -> None:
-        while not self._stop.wait(60):
-            try:
-                self.salts.rotate(self._clock())
-            except Exception as exc:  # keep rotating; the next minute retries
-                log.error("salt rotation failed: %s", type(exc).__name__)
+        self.edge.start_rotation()
 
     def app(self) -> Flask:
         """The collector's WSGI app."""
         app = base_app(self.metrics, lambda: {"spool_backlog": self.transport.backlog})
         app.register_blueprint(collector_blueprint(
-            config=collector_config(self.settings), anonymiser=self.anonymiser,
+            config=collector_config(self.settings), anonymiser=self.edge.anonymiser,
             site_for=self.sites.get, transport=self.transport, metrics=self.metrics))
         return app
 
     def close(self) -> None:
         """Forward what is spooled (bounded), then stop."""
-        self._stop.set()
         self.transport.close()
-        self.geo.close()
+        self.edge.close()
 
 
 def collector_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
@@ -112,7 +93,7 @@ def build_processor(settings: Settings, *, client: Client | None = None,
     client = client if client is not None else connect(settings.dsn, settings.database)
     migrate(client, settings)
     sites = SiteRegistry(client)
-    retention = RetentionStore(client, settings, lambda: [s.domain for s in sites.list()])
+    retention = RetentionStore(client, settings, sites.domains)
     return KafkaProcessor(
         bootstrap=settings.kafka_bootstrap, topic=settings.kafka_topic,
         dlq_topic=settings.kafka_dlq_topic, group=settings.kafka_group,

@@ -10,16 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-from collector.bots import BotFilter
-from collector.geo import GeoLookup
-from collector.pipeline import Anonymiser
-from collector.salts import FileSaltStore, SaltRotation
+from collector.edge import PrivacyEdge
+from collector.salts import FileSaltStore
 from contract.metrics import Metrics
 from contract.settings import Settings
 from contract.transports.eventlog import EventLog
@@ -61,14 +58,9 @@ class Runtime:
         migrate(self.client, settings)
         self.sites = SiteRegistry(self.client)
         self.keys = ApiKeys(self.client, self.sites)
-        self.retention = RetentionStore(self.client, settings,
-                                        lambda: [s.domain for s in self.sites.list()])
-        self.salts = SaltRotation(FileSaltStore(ensure_private_dir(data / "salts")),
-                                  dt.timedelta(hours=settings.salt_grace_hours))
-        self.salts.rotate(clock())
-        self.geo = GeoLookup(Path(settings.geoip_db) if settings.geoip_db else None)
-        self.anonymiser = Anonymiser(salts=self.salts, geo=self.geo, bots=BotFilter(),
-                                     clock=clock)
+        self.retention = RetentionStore(self.client, settings, self.sites.domains)
+        self.edge = PrivacyEdge(settings, FileSaltStore(ensure_private_dir(data / "salts")),
+                                clock)
         self.event_log = EventLog(ensure_private_dir(data / "eventlog"),
                                   fsync=settings.log_durability == "fsync",
                                   max_bytes=settings.spool_max_bytes)
@@ -81,27 +73,12 @@ class Runtime:
             batch_interval=settings.batch_interval,
             session_timeout_ms=settings.session_timeout_minutes * 60_000)
         self.admin_token = secrets.token_urlsafe(32)
-        self._stop = threading.Event()
-        self._rotator: threading.Thread | None = None
         if start_background:
             self.processor.start()
-            self._rotator = threading.Thread(target=self._rotate_salts, daemon=True,
-                                             name="crumbless-salt-rotation")
-            self._rotator.start()
-
-    def _rotate_salts(self) -> None:
-        """Create tomorrow's salt early and destroy expired ones, every minute."""
-        while not self._stop.wait(60):
-            try:
-                destroyed = self.salts.rotate(self.clock())
-                if destroyed:
-                    log.info("destroyed salts of %s", ", ".join(map(str, destroyed)))
-            except OSError as exc:
-                log.error("salt rotation failed: %s", exc)
+            self.edge.start_rotation()
 
     def close(self) -> None:
         """Drain the processor, then close the log, geo database and ClickHouse client."""
-        self._stop.set()
         self.processor.stop()
         self.event_log.close()
-        self.geo.close()
+        self.edge.close()

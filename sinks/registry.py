@@ -61,6 +61,10 @@ class SiteRegistry:
         with self._lock:
             return self._cache.get(domain)
 
+    def domains(self) -> list[str]:
+        """The domains of every registered site."""
+        return [site.domain for site in self.list()]
+
     def list(self) -> list[Site]:
         """Every registered site."""
         self.refresh()

@@ -96,8 +96,6 @@ def collector(settings: Settings, chdb: Chdb, tmp_path: Path, name: str, **kw: A
 
 def test_two_collectors_and_two_processors_land_every_event_exactly_once(
         setup: Settings, chdb: Chdb, tmp_path: Path, processors: Any) -> None:
-    from crumbless.app import base_app  # noqa: F401 — app wiring imported as users run it
-
     c1, c2 = (collector(setup, chdb, tmp_path, n) for n in ("c1", "c2"))
     clients = [c1.app().test_client(), c2.app().test_client()]
     processors(setup)
@@ -125,7 +123,7 @@ def test_two_collectors_and_two_processors_land_every_event_exactly_once(
                           max_bytes=16384)
     site = c1.sites.get("example.com")
     assert site is not None
-    assert c1.anonymiser(beacon, facts, site).visitor_id == c2.anonymiser(
+    assert c1.edge.anonymiser(beacon, facts, site).visitor_id == c2.edge.anonymiser(
         beacon, facts, site).visitor_id
     c1.close()
     c2.close()
