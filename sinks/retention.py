@@ -101,6 +101,13 @@ class RetentionStore:
                      "SELECT DISTINCT site FROM rollup_daily")
         return sorted(set(self.registered_sites()) | {r[0] for r in stored})
 
+    def _table_size(self, table: str) -> tuple[int, int]:
+        """(rows, bytes on disk) of a table's active parts."""
+        parts = run(self.client, "SELECT sum(rows), sum(bytes_on_disk) FROM system.parts "
+                    "WHERE database = currentDatabase() AND table = {t:String} AND active",
+                    {"t": table})
+        return int(parts[0][0] or 0), int(parts[0][1] or 0)
+
     # -- show -------------------------------------------------------------------
     def show(self) -> dict[str, Any]:
         """Each table's TTL as ClickHouse has it, its size and age, per site; the policy."""
@@ -108,10 +115,7 @@ class RetentionStore:
         for name, shape in TABLES.items():
             ddl = run(self.client, "SELECT create_table_query FROM system.tables WHERE "
                       "database = currentDatabase() AND name = {t:String}", {"t": name})
-            parts = run(self.client, "SELECT sum(rows), sum(bytes_on_disk) FROM system.parts "
-                        "WHERE database = currentDatabase() AND table = {t:String} AND active",
-                        {"t": name})
-            rows_total, bytes_total = (int(parts[0][0] or 0), int(parts[0][1] or 0))
+            rows_total, bytes_total = self._table_size(name)
             ids = ("groupUniqArray(toUInt32(id_keep_days))" if shape.id_condition != "0"
                    else "[]")
             per_site = run(self.client, f"""SELECT site, count(), min({shape.time_expr}),
@@ -157,10 +161,7 @@ class RetentionStore:
         for table in TIER_TABLES[tier] if targets else ():
             shape = TABLES[table]
             extra = f" AND {shape.id_condition}" if tier == "ids" else ""
-            parts = run(self.client, "SELECT sum(rows), sum(bytes_on_disk) FROM system.parts "
-                        "WHERE database = currentDatabase() AND table = {t:String} AND active",
-                        {"t": table})
-            rows_total, bytes_total = int(parts[0][0] or 0), int(parts[0][1] or 0)
+            rows_total, bytes_total = self._table_size(table)
             for s, n, first, last in run(self.client, f"""SELECT site, count(),
                     min(toDate({shape.time_expr})), max(toDate({shape.time_expr}))
                     FROM {table} WHERE site IN {{sites:Array(String)}}
@@ -170,17 +171,10 @@ class RetentionStore:
                                 "bytes_estimate": _share(bytes_total, rows_total, int(n)),
                                 "first_day": str(first), "last_day": str(last),
                                 "what": "ids zeroed" if tier == "ids" else "rows deleted"})
-        shorter = days < old
         return {
             "site": site or "(default)", "tier": tier, "old": old, "new": days,
             "unit": "hours" if tier == "kafka" else "days", "sites_affected": targets,
-            "expires_now": effects,
-            "method": ("ALTER UPDATE of the keep column, then MATERIALIZE TTL now: a shorter "
-                       "period is a deletion promise, and TTL merges may take hours")
-            if shorter and tier != "kafka" else
-            ("ALTER UPDATE of the keep column only: nothing expires, the rewritten parts "
-             "carry the new expiry and merges follow it") if tier != "kafka" else
-            "topic config retention.ms (distributed mode)",
+            "expires_now": effects, "method": _method(tier, shorter=days < old),
         }
 
     def apply(self, site: str | None, tier: str, days: int, *, actor: str,
@@ -188,8 +182,7 @@ class RetentionStore:
         """Make the change, applying it to stored rows; returns the plan and what it did."""
         say = progress or (lambda _m: None)
         plan = self.plan(site, tier, days)
-        policy = self.policy()
-        targets = self._targets(site, tier, policy)
+        targets = plan["sites_affected"]
         self._audit(actor, site, tier, plan["old"], days, "apply", plan["method"])
         self.client.insert("retention_policies", [[site or "", tier, days, 0, time.time_ns()]],
                            column_names=["site", "tier", "days", "deleted", "version"])
@@ -249,6 +242,17 @@ class RetentionStore:
         return [{"at": str(a), "actor": who, "site": s or "(default)", "tier": t,
                  "old": int(o), "new": int(n), "action": act, "detail": d}
                 for a, who, s, t, o, n, act, d in rows]
+
+
+def _method(tier: str, *, shorter: bool) -> str:
+    """How apply will make a change take effect, and why."""
+    if tier == "kafka":
+        return "topic config retention.ms (distributed mode)"
+    if shorter:
+        return ("ALTER UPDATE of the keep column, then MATERIALIZE TTL now: a shorter period "
+                "is a deletion promise, and TTL merges may take hours")
+    return ("ALTER UPDATE of the keep column only: nothing expires, the rewritten parts carry "
+            "the new expiry and merges follow it")
 
 
 def _tier_dict(days: TierDays) -> dict[str, int]:
