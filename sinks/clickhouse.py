@@ -81,13 +81,12 @@ class ClickHouseSink:
         if self.keep_for is not None:
             event_columns = [*EVENT_COLUMNS, *KEEP_COLUMNS]
             session_columns = [*SESSION_COLUMNS, *KEEP_COLUMNS]
-            cache: dict[str, TierDays] = {}
+            per_site = {site: self.keep_for(site) for site in {row[0] for row in events}
+                        | {row[0] for row in sessions}}  # one policy lookup per site a batch
             for row in events:
-                days = cache.get(row[0]) or cache.setdefault(row[0], self.keep_for(row[0]))
-                row.extend(keep_values(days, days.raw))
+                row.extend(keep_values(per_site[row[0]], per_site[row[0]].raw))
             for row in sessions:
-                days = cache.get(row[0]) or cache.setdefault(row[0], self.keep_for(row[0]))
-                row.extend(keep_values(days, days.sessions))
+                row.extend(keep_values(per_site[row[0]], per_site[row[0]].sessions))
         self._insert("events", event_columns, events, f"{batch.token}:events")
         self._insert("sessions", session_columns, sessions, f"{batch.token}:sessions")
 

@@ -184,8 +184,8 @@ class KafkaTransport:
     def close(self, timeout: float = 30.0) -> None:
         """Forward what is spooled (up to `timeout`), then stop; the rest replays next start."""
         deadline = time.monotonic() + timeout
-        while self.backlog > 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        with self._cond:  # the forwarder notifies on every acknowledged advance
+            self._cond.wait_for(lambda: self.backlog == 0, timeout)
         self._stop.set()
         self._thread.join(max(0.1, deadline - time.monotonic()))
         self._reset_producer()
