@@ -47,6 +47,9 @@ class Beacon:
     revenue_amount: str = ""
     revenue_currency: str = ""
     consent: ConsentState = field(default_factory=ConsentState)
+    interactive: bool = True  # False for events that must not count against a bounce
+    scroll_depth: int = -1  # engagement events: percent 0-100; -1 = not reported
+    engagement_ms: int = 0  # engagement events: engaged time in milliseconds
 
 
 def decode_body(body: bytes, max_bytes: int) -> dict[str, Any]:
@@ -162,7 +165,15 @@ def _revenue(raw: Any) -> tuple[str, str]:
 
 def parse_beacon(body: bytes, *, max_bytes: int) -> Beacon:
     """The whole check of a beacon body; raises BadRequest with a one-line reason."""
-    raw = decode_body(body, max_bytes)
+    return beacon_from_fields(decode_body(body, max_bytes))
+
+
+def beacon_from_fields(raw: Mapping[str, Any]) -> Beacon:
+    """Check decoded beacon fields (long key names) into a Beacon; BadRequest names a defect.
+
+    The compatibility endpoints (Umami, Matomo) translate their payloads into these fields
+    and come through here, so every tracker gets the same checks and canonical form.
+    """
     name = _text(raw, "name", MAX_NAME, required=True)
     url = _text(raw, "url", MAX_URL, required=True)
     domain_list = _text(raw, "domain", MAX_URL, required=True)
