@@ -196,6 +196,11 @@ class RemoteAdmin:
         """The audit trail, newest first."""
         return list(self._call("GET", "/api/admin/retention/audit"))
 
+    def drain(self, timeout: float) -> bool:
+        """Wait until the server has written every event it accepted; False on timeout."""
+        query = urllib.parse.urlencode({"timeout": timeout})
+        return bool(self._call("POST", f"/api/admin/drain?{query}", {})["drained"])
+
     def privacy_notice(self, site: str | None, fmt: str) -> str:
         """The privacy notice, rendered by the running server."""
         query = urllib.parse.urlencode({k: v for k, v in (("site", site), ("format", fmt)) if v})
