@@ -193,6 +193,7 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
     """Execute one command; return the exit status."""
     args = build_parser().parse_args(argv)
     settings = settings_from(args, env)
+    logging.getLogger().setLevel(settings.log_level.upper())
     if args.command in ("serve", "collector", "dashboard", "processor"):
         prepare_data_dir(settings)
     if args.command == "serve":
