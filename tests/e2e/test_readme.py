@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -45,7 +46,9 @@ def test_the_readme_walkthrough_pasted_as_one_block_counts_one_visitor(
     script = (block.replace(".venv/bin/crumbless",
                             f"{shlex.quote(sys.executable)} -m crumbless.cli")
               .replace("http://127.0.0.1:8000", readme_server.url))
-    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True,
+    bash = shutil.which("bash")
+    assert bash, "the walkthrough is a shell block: install bash"
+    done = subprocess.run([bash, "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert "HTTP/1.1 202" in done.stdout, done.stdout
