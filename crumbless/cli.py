@@ -59,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep the /24 (IPv4) or /48 (IPv6) network of each visitor")
     add.add_argument("--city-geo", action="store_true", help="look up the city, not only "
                      "country and region")
+    add.add_argument("--umami-website-id", metavar="UUID",
+                     help="accept Umami tracker events (POST /api/send) sent with this website "
+                          "id (default: keep the current mapping; \"\" removes it)")
+    add.add_argument("--matomo-site-id", metavar="N",
+                     help="accept Matomo tracker hits (/matomo.php) sent with this idsite "
+                          "(default: keep the current mapping; 0 removes it)")
+    add.add_argument("--matomo-currency", metavar="CODE",
+                     help="ISO 4217 currency of Matomo revenue, which carries none "
+                          "(default: keep the current one; USD for a new site)")
     sites_sub.add_parser("list", parents=[common], help="list registered sites")
     remove = sites_sub.add_parser("remove", parents=[common], help="unregister a site")
     remove.add_argument("domain")
@@ -139,12 +148,17 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
             for topic, config in ensure_topics(settings).items():
                 print(f"topic {topic}: retention.ms={config['retention.ms']}")
     elif args.command == "sites" and args.action == "add":
+        mapping = {k: getattr(args, k) for k in ("umami_website_id", "matomo_site_id",
+                                                 "matomo_currency")
+                   if getattr(args, k) is not None}
         site = admin.add_site(args.domain, no_consent=args.no_consent,
                               store_truncated_ip=args.store_truncated_ip,
-                              city_geo=args.city_geo)
+                              city_geo=args.city_geo, **mapping)
         print(f"registered {site['domain']} (no consent: {site['no_consent']}, truncated IP: "
               f"{'kept' if site['store_truncated_ip'] else 'not kept'}, city: "
-              f"{'on' if site['city_geo'] else 'off'})")
+              f"{'on' if site['city_geo'] else 'off'}, Umami website id: "
+              f"{site['umami_website_id'] or 'none'}, Matomo site id: "
+              f"{site['matomo_site_id'] or 'none'})")
     elif args.command == "sites" and args.action == "list":
         print(json.dumps(admin.list_sites(), indent=2))
     elif args.command == "sites" and args.action == "remove":

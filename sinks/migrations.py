@@ -216,22 +216,40 @@ SETTINGS old_parts_lifetime = 1, merge_with_ttl_timeout = 3600""",
     ]
 
 
+def v4_statements(_s: Settings) -> list[str]:
+    """Sites answer to an Umami website id and a Matomo idsite; Matomo revenue's currency.
+
+    ADD COLUMN with defaults: every existing row keeps its values and reads as "no mapping"
+    (and USD, Matomo's own default currency for a new website) until `sites add` sets one.
+    """
+    return [
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS umami_website_id String DEFAULT ''",
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS matomo_site_id UInt32 DEFAULT 0",
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS matomo_currency String DEFAULT 'USD'",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
     Migration(2, "retention policies and audit; salts and processor checkpoints",
               v2_statements),
+    Migration(4, "sites: Umami website id, Matomo site id and Matomo revenue currency",
+              v4_statements),
 )
 
 
-def migrate(client: Client, settings: Settings) -> list[int]:
-    """Apply every migration not yet recorded; return the versions applied now."""
+def migrate(client: Client, settings: Settings, *, target: int | None = None) -> list[int]:
+    """Apply every migration not yet recorded (up to `target`, if given); return those applied.
+
+    `target` builds an older schema on purpose (upgrade tests); the default is the newest.
+    """
     command(client, """CREATE TABLE IF NOT EXISTS schema_migrations (
         version UInt32, description String, applied_at DateTime('UTC')
     ) ENGINE = MergeTree ORDER BY version""")
     done = {row[0] for row in run(client, "SELECT version FROM schema_migrations")}
     applied = []
     for migration in MIGRATIONS:
-        if migration.version in done:
+        if migration.version in done or (target is not None and migration.version > target):
             continue
         for statement in migration.statements(settings):
             command(client, statement)
