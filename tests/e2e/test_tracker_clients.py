@@ -42,12 +42,19 @@ print(json.dumps(dump, default=str))
 
 
 @pytest.fixture(scope="session")
-def node_clients() -> Path:
-    """tests/e2e/clients with its pinned node_modules installed; fails saying what is missing."""
+def node() -> str:
+    """The node executable; fails saying what to install when node or npm is missing."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.fail("node and npm are needed for the tracker client tests: "
                     "apt-get install nodejs npm", pytrace=False)
+    return node
+
+
+@pytest.fixture(scope="session")
+def node_clients(node: str) -> Path:
+    """tests/e2e/clients with its pinned node_modules installed (npm ci from the lock)."""
+    npm = str(shutil.which("npm"))
     installed = CLIENTS / "node_modules" / ".package-lock.json"
     lock = CLIENTS / "package-lock.json"
     if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
@@ -70,8 +77,8 @@ def server(tmp_path: Path) -> Any:
         srv.proc.kill()
 
 
-def run_node(clients: Path, script: str, *args: str) -> str:
-    done = subprocess.run(["node", str(clients / script), *args], cwd=clients,
+def run_node(node: str, clients: Path, script: str, *args: str) -> str:
+    done = subprocess.run([node, str(clients / script), *args], cwd=clients,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -87,12 +94,13 @@ def stored_rows(data_dir: Path) -> tuple[dict[str, list[dict[str, Any]]], str]:
 
 def events_of(dump: dict[str, list[dict[str, Any]]]) -> list[tuple[Any, ...]]:
     return sorted((e["site"], e["name"], e["pathname"], e["referrer"], e["utm_source"],
-                   e["utm_campaign"], json.dumps(e["props"], sort_keys=True)) for e in dump["events"])
+                   e["utm_campaign"], json.dumps(e["props"], sort_keys=True))
+                  for e in dump["events"])
 
 
 def test_umami_node_client_events_land_with_site_path_referrer_name_and_props(
-        server: Server, node_clients: Path) -> None:
-    answers = json.loads(run_node(node_clients, "umami_client.js", server.url, WEBSITE))
+        server: Server, node: str, node_clients: Path) -> None:
+    answers = json.loads(run_node(node, node_clients, "umami_client.js", server.url, WEBSITE))
     # Umami's clients parse the answer as JSON; identify (user identification) is discarded.
     assert answers == [{"status": 200, "body": {}}] * 4
     assert server.stop() == 0  # SIGTERM drains every acknowledged event
@@ -110,8 +118,8 @@ def test_umami_node_client_events_land_with_site_path_referrer_name_and_props(
 
 
 def test_matomo_tracker_hits_and_bulk_land_and_visitor_identifying_fields_do_not(
-        server: Server, node_clients: Path) -> None:
-    out = run_node(node_clients, "matomo_client.js", server.url + "/matomo.php", "5", FIREFOX)
+        server: Server, node: str, node_clients: Path) -> None:
+    out = run_node(node, node_clients, "matomo_client.js", server.url + "/matomo.php", "5", FIREFOX)
     assert json.loads(out) == {"status": "success", "tracked": 3, "invalid": 0}
     assert server.stop() == 0
     dump, text = stored_rows(server.data_dir)
