@@ -125,7 +125,7 @@ def site_id_of(params: Params) -> int:
     raw = params.get("idsite", "").strip()
     if not raw:
         raise BadRequest("idsite is required: the Matomo site id")
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_MATOMO_SITE_ID:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_MATOMO_SITE_ID:
         raise BadRequest("idsite must be a positive integer")
     return int(raw)
 
@@ -153,9 +153,14 @@ def _page_url(params: Params, site: Site) -> str:
         raise BadRequest("url is required: the full URL of the page")
     if url.startswith("/"):  # not what Matomo documents, but a path is still a page
         url = f"https://{site.domain}{url}"
-    if len(url) > MAX_URL:  # cut the query, which only utm_* survive anyway
-        url = url.split("?", 1)[0][:MAX_URL]
-    return with_campaign_as_utm(url)
+    return with_campaign_as_utm(short_url(url))
+
+
+def short_url(url: str) -> str:
+    """`url` cut to MAX_URL characters: a long query goes first (only utm_* of it is kept)."""
+    if len(url) <= MAX_URL:
+        return url
+    return url.split("?", 1)[0][:MAX_URL]
 
 
 def _amount(raw: str) -> str | None:
@@ -183,7 +188,7 @@ def _event(params: Params) -> tuple[str, dict[str, str], bool] | None:
         if target:
             return name, {"url": target[:MAX_PROP_VALUE]}, False
     goal = params.get("idgoal", "").strip()
-    if goal.isdigit() and int(goal) > 0:
+    if goal.isascii() and goal.isdigit() and int(goal) > 0:
         return f"Goal {int(goal)}", {"goal": str(int(goal))}, True
     if goal == "0":
         if params.get("ec_id", "").strip():
@@ -202,7 +207,7 @@ def matomo_hit(params: Params, site: Site) -> MatomoHit:
         return MatomoHit(None, ua)
     url = _page_url(params, site)
     fields: dict[str, Any] = {"url": url, "domain": site.domain,
-                              "referrer": params.get("urlref", "").strip()[:MAX_URL]}
+                              "referrer": short_url(params.get("urlref", "").strip())}
     if event is None:
         fields["name"] = "pageview"
         return MatomoHit(fields, ua)

@@ -41,6 +41,7 @@ from typing import Any
 import orjson
 
 from collector.beacon import MAX_NAME, MAX_PROP_KEY, MAX_PROP_VALUE, MAX_PROPS
+from collector.compat_matomo import short_url
 from contract.errors import BadRequest, PayloadTooLarge
 from contract.sites import Site, normalise_umami_id
 
@@ -98,14 +99,14 @@ def _string(payload: Mapping[str, Any], key: str) -> str:
 def _page_url(payload: Mapping[str, Any], site: Site, *, named: bool) -> str:
     url = _string(payload, "url")
     if _ABSOLUTE.match(url):
-        return url
+        return short_url(url)
     hostname = _string(payload, "hostname")
     host = hostname if _HOSTNAME.match(hostname) else site.domain
     if not url:
         if not named:
             raise BadRequest("payload.url is required for a pageview")
         return f"https://{host}/"
-    return f"https://{host}{url if url.startswith('/') else '/' + url}"
+    return short_url(f"https://{host}{url if url.startswith('/') else '/' + url}")
 
 
 def _revenue(data: Mapping[str, Any]) -> dict[str, str] | None:
@@ -151,7 +152,7 @@ def umami_fields(request: UmamiRequest, site: Site) -> dict[str, Any]:
         "name": name or "pageview",
         "url": _page_url(payload, site, named=bool(name)),
         "domain": site.domain,
-        "referrer": referrer if _ABSOLUTE.match(referrer) else "",
+        "referrer": short_url(referrer) if _ABSOLUTE.match(referrer) else "",
         "props": props_from(data, skip=frozenset({"revenue", "currency"}) if revenue
                             else frozenset()),
     }

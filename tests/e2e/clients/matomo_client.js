@@ -13,6 +13,11 @@ const identifying = () => ({
   _viewts: '1577934246', uadata: '{"model":"Pixel 7","platform":"Android"}',
 });
 
+// Hits travel concurrently, so any of them may open the visit: like a browser on a
+// campaign landing page, each carries the same referrer and campaign parameter.
+const page = (path) => `https://example.com${path}?mtm_campaign=spring`;
+const urlref = 'https://search.example/?q=x';
+
 let failed = false;
 matomo.on('error', (error) => {
   console.error(`tracking request failed: ${error}`);
@@ -20,22 +25,21 @@ matomo.on('error', (error) => {
 });
 
 matomo.track({
-  url: 'https://example.com/docs?mtm_campaign=spring', urlref: 'https://search.example/?q=x',
-  action_name: 'Documentation', ua: userAgent, ...identifying(),
+  url: page('/docs'), urlref, action_name: 'Documentation', ua: userAgent, ...identifying(),
 });
 matomo.track({
-  url: 'https://example.com/docs', e_c: 'Video', e_a: 'Play', e_n: 'Intro', e_v: 12,
+  url: page('/docs'), urlref, e_c: 'Video', e_a: 'Play', e_n: 'Intro', e_v: 12,
   ua: userAgent, send_image: 0, ...identifying(),
 });
 matomo.track({
-  url: 'https://example.com/docs', link: 'https://partner.example/offer', ua: userAgent,
+  url: page('/docs'), urlref, link: 'https://partner.example/offer', ua: userAgent,
   ...identifying(),
 });
 matomo.trackBulk([
-  { url: 'https://example.com/thanks', idgoal: 2, revenue: '49.90', ua: userAgent,
+  { url: page('/thanks'), urlref, idgoal: 2, revenue: '49.90', ua: userAgent,
     ...identifying() },
-  { url: 'https://example.com/pricing', ua: userAgent, ...identifying() },
-  { url: 'https://example.com/pricing', ping: 1, ua: userAgent, ...identifying() },
+  { url: page('/pricing'), urlref, ua: userAgent, ...identifying() },
+  { url: page('/pricing'), urlref, ping: 1, ua: userAgent, ...identifying() },
 ], (body) => {
   console.log(body);
 });
