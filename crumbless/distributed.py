@@ -19,6 +19,7 @@ from flask import Flask
 from collector.app import collector_blueprint
 from collector.edge import PrivacyEdge
 from collector.salts import SaltStore
+from collector.tracker import tracker_blueprint
 from contract.metrics import Metrics
 from contract.settings import Settings
 from contract.transports.kafka import KafkaTransport
@@ -61,6 +62,7 @@ class CollectorRuntime:
         app.register_blueprint(collector_blueprint(
             config=collector_config(self.settings), anonymiser=self.edge.anonymiser,
             site_for=self.sites.get, transport=self.transport, metrics=self.metrics))
+        app.register_blueprint(tracker_blueprint())
         return app
 
     def close(self) -> None:
