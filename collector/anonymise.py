@@ -15,9 +15,19 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """Parse an IP, unwrapping IPv4-mapped IPv6 (::ffff:a.b.c.d) to IPv4; None if invalid."""
+    """Parse an IP as proxies write it; None if it is not one.
+
+    Accepts `203.0.113.7`, `203.0.113.7:61598`, `2001:db8::7`, `[2001:db8::7]` and
+    `[2001:db8::7]:443`, optionally quoted (RFC 7239 quotes bracketed IPv6); unwraps
+    IPv4-mapped IPv6 (::ffff:a.b.c.d) to IPv4.
+    """
+    text = text.strip().strip('"').strip()
+    if text.startswith("["):  # "[v6]" or "[v6]:port"
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # "v4:port"; a bare IPv6 address has several colons
+        text = text.partition(":")[0]
     try:
-        addr = ipaddress.ip_address(text.strip().strip("[]"))
+        addr = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
@@ -25,16 +35,35 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return addr
 
 
+def forwarded_hops(value: str, header: str) -> list[str]:
+    """The client addresses a proxy header lists, nearest the client first.
+
+    `header` is "x-forwarded-for" (comma-separated addresses) or "forwarded" (RFC 7239:
+    `for=192.0.2.60;proto=https, for="[2001:db8::17]:4711"`; an element without `for=`
+    yields "" so the walk stops there, as it does at `unknown` or an obfuscated `_id`).
+    """
+    if header == "forwarded":
+        hops = []
+        for element in value.split(","):
+            pairs = (pair.partition("=") for pair in element.split(";"))
+            hops.append(next((v for k, _, v in pairs if k.strip().lower() == "for"), ""))
+        return hops
+    return value.split(",")
+
+
 @lru_cache(maxsize=64)
 def _networks(trusted: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
 
 
-def client_ip(peer: str, forwarded_for: str | None, trusted_proxies: Sequence[str]) -> str:
-    """The client's IP: the socket peer, or X-Forwarded-For only when the peer is trusted.
+def client_ip(peer: str, forwarded: str | None, trusted_proxies: Sequence[str],
+              header: str = "x-forwarded-for") -> str:
+    """The client's IP: the socket peer, or the proxy header only when the peer is trusted.
 
-    Walks X-Forwarded-For from the right, skipping trusted proxies, so a client cannot
-    spoof an address by sending its own header through a trusted proxy.
+    `forwarded` is the value of `header` (X-Forwarded-For or RFC 7239 Forwarded, the one
+    the operator's proxies set). Walks its hops from the right, skipping trusted proxies,
+    so a client cannot spoof an address by sending its own header through a trusted
+    proxy; a garbled hop stops the walk at the last trusted address.
     """
     nets = _networks(tuple(trusted_proxies))
     peer_ip = parse_ip(peer)
@@ -44,9 +73,9 @@ def client_ip(peer: str, forwarded_for: str | None, trusted_proxies: Sequence[st
     def trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         return any(ip.version == n.version and ip in n for n in nets)
 
-    if not forwarded_for or not trusted(peer_ip):
+    if not forwarded or not trusted(peer_ip):
         return str(peer_ip)
-    for hop in reversed(forwarded_for.split(",")):
+    for hop in reversed(forwarded_hops(forwarded, header)):
         hop_ip = parse_ip(hop)
         if hop_ip is None:
             break  # a garbled hop: stop believing the chain

@@ -41,6 +41,7 @@ class CollectorConfig:
 
     max_body_bytes: int
     trusted_proxies: tuple[str, ...]
+    proxy_header: str = "x-forwarded-for"
 
 
 def _error(status: int, reason: str) -> Response:
@@ -101,6 +102,8 @@ def collector_blueprint(*, config: CollectorConfig, anonymiser: Anonymiser,
                                   f"{config.max_body_bytes}")
         body = request.stream.read(config.max_body_bytes + 1)
         beacon = parse_beacon(body, max_bytes=config.max_body_bytes)
+        for part in beacon.dropped:
+            metrics.inc("beacon_parts_dropped", part=part)
         sites = []
         for domain in beacon.domains:
             site = site_for(domain)
@@ -108,8 +111,8 @@ def collector_blueprint(*, config: CollectorConfig, anonymiser: Anonymiser,
                 raise UnknownSite(f"domain {domain} is not a registered site")
             sites.append(site)
         facts = RequestFacts(
-            ip=client_ip(request.remote_addr or "", request.headers.get("X-Forwarded-For"),
-                         config.trusted_proxies),
+            ip=client_ip(request.remote_addr or "", request.headers.get(config.proxy_header),
+                         config.trusted_proxies, config.proxy_header),
             user_agent=request.headers.get("User-Agent", ""),
             headers=request.headers,
         )

@@ -61,7 +61,11 @@ class Settings:
     geoip_db: str = field(default="", metadata=_meta(
         "path to a MaxMind-format .mmdb (DB-IP Lite or GeoLite2 City/Country); empty: no geo"))
     trusted_proxies: tuple[str, ...] = field(default=(), metadata=_meta(
-        "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed"))
+        "comma-separated IPs/CIDRs of reverse proxies whose forwarding header is believed"))
+    proxy_header: str = field(default="x-forwarded-for", metadata=_meta(
+        "the header the trusted proxies set: x-forwarded-for or forwarded (RFC 7239); "
+        "only that one is read, so a client cannot slip in the other",
+        choices=("x-forwarded-for", "forwarded")))
     max_body_bytes: int = field(default=16384, metadata=_meta(
         "largest accepted beacon body in bytes", low=256, high=1_048_576))
     k_anonymity: int = field(default=5, metadata=_meta(

@@ -52,7 +52,8 @@ def base_app(metrics: Metrics, health: Callable[[], dict[str, Any]]) -> Flask:
 
 def collector_config(settings: Settings) -> CollectorConfig:
     """The collector view's slice of the settings."""
-    return CollectorConfig(settings.max_body_bytes, settings.trusted_proxies)
+    return CollectorConfig(settings.max_body_bytes, settings.trusted_proxies,
+                           settings.proxy_header)
 
 
 def create_app(runtime: Runtime) -> Flask:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from contract.event import AnonymousEvent
-from processors.referrers import classify_source, referrer_host
+from processors.referrers import classify_source, is_internal, referrer_host
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -22,11 +22,10 @@ def enrich(event: AnonymousEvent) -> EnrichedEvent:
     """Classify where the event's visit came from."""
     host = referrer_host(event.referrer)
     traffic = classify_source(
-        referrer_host=host, site_host=event.hostname or event.site,
+        referrer_host=host, site_host=event.site, page_host=event.hostname,
         utm_source=event.utm_source, utm_medium=event.utm_medium,
         utm_campaign=event.utm_campaign,
     )
-    own = host and (host == event.site or host.endswith("." + event.site)
-                    or host == event.hostname)
+    own = is_internal(host, event.site, event.hostname)
     return EnrichedEvent(event=event, source=traffic.source, channel=traffic.channel,
                          referrer="" if own else event.referrer)

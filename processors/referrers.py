@@ -300,19 +300,32 @@ def referrer_host(referrer: str) -> str:
     return _without_www(host.rstrip("."))
 
 
+def is_internal(referrer_host: str, site: str, page_host: str = "") -> bool:
+    """True when a referrer host is the site itself: a click inside it, not a source.
+
+    The one rule for self-referrals: the registered site domain and every subdomain of it
+    (`www.`, `blog.`), and the page's own host and its subdomains, are internal.
+    """
+    host = _bare_host(referrer_host)
+    if not host:
+        return False
+    for own in (_bare_host(site), _bare_host(page_host)):
+        if own and (host == own or host.endswith("." + own)):
+            return True
+    return False
+
+
 def classify_source(
     *,
     referrer_host: str,
     site_host: str,
+    page_host: str = "",
     utm_source: str = "",
     utm_medium: str = "",
     utm_campaign: str = "",
 ) -> TrafficSource:
     """Source name and channel of a visit from its referrer host and UTM tags."""
-    host = _bare_host(referrer_host)
-    site = _bare_host(site_host)
-    if host and site and (host == site or host.endswith("." + site)):
-        host = ""  # a self-referral: a click inside the site
+    host = "" if is_internal(referrer_host, site_host, page_host) else _bare_host(referrer_host)
     tag = utm_source.strip()[:_MAX_SOURCE_LENGTH]
     medium = utm_medium.strip().lower()
     campaign = utm_campaign.strip().lower()

@@ -73,3 +73,28 @@ def test_visitor_id_is_a_nonzero_64_bit_integer() -> None:
     for i in range(200):
         vid = visitor_id(SALT_A, "example.com", f"203.0.113.{i}", UA)
         assert 0 < vid < 2**64
+
+
+@pytest.mark.parametrize(("header", "value", "client"), [
+    ("x-forwarded-for", "203.0.113.7:61598", "203.0.113.7"),  # Azure Front Door, App Gateway
+    ("x-forwarded-for", "[2001:db8::7]:443", "2001:db8::7"),
+    ("x-forwarded-for", "2001:db8::7", "2001:db8::7"),
+    ("x-forwarded-for", "203.0.113.7:61598, 10.0.0.2:80", "203.0.113.7"),
+    ("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43", "192.0.2.60"),
+    ("forwarded", 'for="[2001:db8:cafe::17]:4711"', "2001:db8:cafe::17"),
+    ("forwarded", 'For="192.0.2.43:47011", for=10.0.0.2', "192.0.2.43"),
+    ("forwarded", "for=unknown", "10.0.0.1"),  # no address: stop at the trusted peer
+    ("forwarded", "proto=https", "10.0.0.1"),
+])
+def test_every_form_a_real_proxy_sends_is_parsed(header: str, value: str, client: str) -> None:
+    """ip:port, [v6]:port and RFC 7239 Forwarded from a trusted proxy give the client."""
+    assert client_ip("10.0.0.1", value, ("10.0.0.0/8",), header) == client
+
+
+def test_clients_behind_a_port_adding_proxy_are_distinct_visitors() -> None:
+    """Before, `ip:port` did not parse and everybody became the proxy, one visitor."""
+    salt = b"s" * 32
+    ids = {visitor_id(salt, "e.com", client_ip("10.0.0.1", f"198.51.100.{n}:5{n}000",
+                                               ("10.0.0.0/8",)), "UA") for n in range(5)}
+    assert len(ids) == 5
+

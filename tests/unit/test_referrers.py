@@ -310,3 +310,34 @@ def test_every_channel_returned_is_one_of_channels() -> None:
     }
     assert channels <= set(CHANNELS)
     assert len(CHANNELS) == 17
+
+
+@pytest.mark.parametrize(("page_host", "referrer"), [
+    ("example.com", "https://blog.example.com/post"),
+    ("blog.example.com", "https://example.com/"),
+    ("blog.example.com", "https://www.example.com/"),
+    ("www.example.com", "https://shop.example.com/cart"),
+])
+def test_site_and_all_its_subdomains_are_internal_in_source_and_referrer(
+        page_host: str, referrer: str) -> None:
+    """One rule judges a self-referral: the source is Direct and the referrer is blanked
+    together, never a Referral whose referrer is hidden (or the reverse)."""
+    from contract.event import AnonymousEvent
+    from processors.enrich import enrich
+
+    event = AnonymousEvent(site="example.com", ts_ms=0, name="pageview", hostname=page_host,
+                           pathname="/", referrer=referrer)
+    enriched = enrich(event)
+    assert (enriched.source, enriched.channel, enriched.referrer) == (
+        "Direct / None", "Direct", "")
+
+
+def test_another_site_is_still_a_referral_after_enrichment() -> None:
+    from contract.event import AnonymousEvent
+    from processors.enrich import enrich
+
+    event = AnonymousEvent(site="example.com", ts_ms=0, name="pageview",
+                           hostname="example.com", pathname="/",
+                           referrer="https://notexample.com/x")
+    enriched = enrich(event)
+    assert (enriched.source, enriched.referrer) == ("notexample.com", "https://notexample.com/x")
