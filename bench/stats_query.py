@@ -24,6 +24,7 @@ from contract.transport import Record
 from dashboards.query import parse_query
 from dashboards.stats import StatsService
 from processors.batch import build_batch
+from processors.rows import batch_rows
 from processors.sessionise import Sessioniser
 from sinks.clickhouse import ClickHouseSink
 from sinks.client import connect, run
@@ -113,7 +114,7 @@ def fill(client: Any, events: list[AnonymousEvent], batch_size: int = 2000
     core_s = insert_s = 0.0
     for first in range(0, len(records), batch_size):
         began = time.perf_counter()
-        batch = build_batch(records[first:first + batch_size], sessioniser)
+        batch = batch_rows(build_batch(records[first:first + batch_size], sessioniser))
         built = time.perf_counter()
         sink.write(batch)
         core_s, insert_s = core_s + built - began, insert_s + time.perf_counter() - built

@@ -84,4 +84,7 @@ class Anonymiser:
             props=dict(beacon.props),
             revenue_amount=beacon.revenue_amount,
             revenue_currency=beacon.revenue_currency,
+            interactive=int(beacon.interactive),
+            scroll_depth=beacon.scroll_depth,
+            engagement_ms=beacon.engagement_ms,
         )

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-SALT_BYTES = 32
+from contract.salts import SALT_BYTES as SALT_BYTES  # re-exported for the collector
 
 
 def utc_day(now: dt.datetime) -> dt.date:

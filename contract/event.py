@@ -52,13 +52,17 @@ class AnonymousEvent:
     props: Mapping[str, str] = field(default_factory=dict)
     revenue_amount: str = ""
     revenue_currency: str = ""
+    interactive: int = 1  # 0: the event does not count against a bounce (engagement, i:false)
+    scroll_depth: int = -1  # engagement events: percent 0-100; -1 = not reported
+    engagement_ms: int = 0  # engagement events: engaged time in milliseconds
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(AnonymousEvent)}
 _STR_FIELDS = frozenset(n for n, f in _FIELDS.items() if f.type == "str")
-_INT_FIELDS = frozenset(("ts_ms", "visitor_id", "prev_visitor_id"))
+_INT_RANGES = {"ts_ms": (0, 2**64 - 1), "visitor_id": (0, 2**64 - 1),
+               "prev_visitor_id": (0, 2**64 - 1), "interactive": (0, 1),
+               "scroll_depth": (-1, 100), "engagement_ms": (0, 2**32 - 1)}
 _REQUIRED = ("site", "ts_ms", "name", "hostname", "pathname")
-_U64 = 2**64
 
 
 def event_to_dict(event: AnonymousEvent) -> dict[str, Any]:
@@ -66,7 +70,7 @@ def event_to_dict(event: AnonymousEvent) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in _FIELDS:
         value = getattr(event, name)
-        if name in _REQUIRED or value not in ("", 0, {}):
+        if name in _REQUIRED or (value != _FIELDS[name].default and value != {}):
             out[name] = dict(value) if name == "props" else value
     return out
 
@@ -82,9 +86,10 @@ def event_from_dict(raw: Any) -> AnonymousEvent:
         if name not in raw:
             raise InvalidEvent(f"missing field: {name}")
     for name, value in raw.items():
-        if name in _INT_FIELDS:
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _U64:
-                raise InvalidEvent(f"{name} must be an unsigned 64-bit integer")
+        if name in _INT_RANGES:
+            low, high = _INT_RANGES[name]
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise InvalidEvent(f"{name} must be an integer from {low} to {high}")
         elif name in _STR_FIELDS:
             if not isinstance(value, str):
                 raise InvalidEvent(f"{name} must be a string")

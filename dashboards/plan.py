@@ -21,6 +21,8 @@ Rules (the rollup-vs-raw decision, `rollup_target`):
   for those dimensions; anonymous events (session_id 0) have no session and are not counted
   there. An event:* filter on sessions becomes `session_id IN (events matching it)`; an
   entry/exit-page filter on events becomes `session_id IN (sessions matching it)`.
+- Engagement events (`name = 'engagement'`) measure a page view already counted: they
+  are left out of every event measure here, as the rollup views leave them out.
 - visitors is always computed (k-anonymity needs it) and always with `uniq`, never
   uniqExact, so rollup and raw answers agree.
 """
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from contract.rows import VISIT_DIMENSION_COLUMNS
 from dashboards.query import (
     EVENT_DIMENSIONS,
     TIME_DIMENSIONS,
@@ -55,17 +58,10 @@ METRIC_MEASURES: dict[str, tuple[str, ...]] = {
     "views_per_visit": ("visit_pageviews", "visits"),
 }
 
-VISIT_ATTRIBUTES = {  # visit-level columns, copied onto every event and kept per session
-    "visit:source": "referrer_source", "visit:channel": "channel", "visit:referrer": "referrer",
-    "visit:utm_source": "utm_source", "visit:utm_medium": "utm_medium",
-    "visit:utm_campaign": "utm_campaign", "visit:utm_content": "utm_content",
-    "visit:utm_term": "utm_term", "visit:country": "country", "visit:region": "region",
-    "visit:city": "city", "visit:device": "device", "visit:browser": "browser", "visit:os": "os",
-}
 EVENT_COLUMNS = {"event:page": "pathname", "event:name": "name", "event:hostname": "hostname",
-                 **VISIT_ATTRIBUTES}
+                 **VISIT_DIMENSION_COLUMNS}
 SESSION_COLUMNS = {"visit:entry_page": "entry_page", "visit:exit_page": "exit_page",
-                   **VISIT_ATTRIBUTES}
+                   **VISIT_DIMENSION_COLUMNS}
 SESSION_ONLY = frozenset({"visit:entry_page", "visit:exit_page"})
 NOT_FROM_ROLLUP = frozenset({"visit:exit_page"})  # see the module docstring
 
@@ -288,7 +284,8 @@ def _events_statement(query: StatsQuery, measures: tuple[str, ...]) -> Statement
                             if d in TIME_DIMENSIONS else EVENT_COLUMNS[d]),
               *(f"{exprs[m]} AS m_{m}" for m in measures)]
     sql = (f"SELECT {', '.join(select)}\nFROM events\nWHERE site = {{site:String}}"
-           f" AND ts >= {{start:{TS}}} AND ts < {{stop:{TS}}}\n  AND {where}{_group_by(query)}")
+           f" AND ts >= {{start:{TS}}} AND ts < {{stop:{TS}}}\n  AND name != 'engagement'"
+           f" AND {where}{_group_by(query)}")
     return Statement(sql, params.values, measures)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.errors import BadQuery
+from contract.rows import VISIT_DIMENSION_COLUMNS
 
 METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
            "visit_duration", "events")
@@ -20,12 +21,7 @@ METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
 VISIT_METRICS = frozenset({"visits", "views_per_visit", "bounce_rate", "visit_duration"})
 
 EVENT_DIMENSIONS = ("event:page", "event:name", "event:hostname")
-VISIT_DIMENSIONS = (
-    "visit:source", "visit:channel", "visit:referrer", "visit:utm_source", "visit:utm_medium",
-    "visit:utm_campaign", "visit:utm_content", "visit:utm_term", "visit:entry_page",
-    "visit:exit_page", "visit:country", "visit:region", "visit:city", "visit:device",
-    "visit:browser", "visit:os",
-)
+VISIT_DIMENSIONS = (*VISIT_DIMENSION_COLUMNS, "visit:entry_page", "visit:exit_page")
 TIME_DIMENSIONS = ("time:day", "time:hour")
 DIMENSION_ALIASES = {"time": "time:day"}
 DIMENSIONS = EVENT_DIMENSIONS + VISIT_DIMENSIONS + TIME_DIMENSIONS

@@ -9,35 +9,14 @@ deduplicates the second insert.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
+from contract.checkpoint import Checkpoint as Checkpoint  # re-exported for processors
+from contract.checkpoint import CheckpointState
 from contract.files import atomic_write
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointState:
-    """Committed position, the sessioniser snapshot at it, and an unfinished batch if any."""
-
-    offset: int = 0
-    sessions: dict[str, Any] = field(default_factory=dict)
-    pending_end: int | None = None
-
-
-class Checkpoint(Protocol):
-    """A durable store of CheckpointState for one partition."""
-
-    def load(self) -> CheckpointState:
-        """The last committed state (with a pending range if a batch was in flight)."""
-
-    def begin(self, start: int, end: int) -> None:
-        """Record that the batch [start, end) is about to be written."""
-
-    def commit(self, offset: int, sessions: dict[str, Any]) -> None:
-        """Record that everything below `offset` is written, with the state after it."""
 
 
 class FileCheckpoint:

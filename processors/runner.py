@@ -17,10 +17,12 @@ import orjson
 
 from contract.errors import StorageError
 from contract.metrics import Metrics
+from contract.rows import RowBatch
 from contract.transport import Record
 from contract.transports.eventlog import EventLog
 from processors.batch import Batch, DeadLetter, build_batch
 from processors.checkpoint import Checkpoint
+from processors.rows import batch_rows
 from processors.sessionise import Sessioniser
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 class BatchSink(Protocol):
     """Where batches go (the ClickHouse sink)."""
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: RowBatch) -> None:
         """Durably write a batch or raise StorageError; safe to call again with the same batch."""
 
 
@@ -45,7 +47,7 @@ def write_batch(batch: Batch, *, sink: BatchSink, checkpoint: Checkpoint,
     any failure; a crash anywhere replays exactly this range.
     """
     checkpoint.begin(batch.first_offset, batch.end_offset)
-    sink.write(batch)
+    sink.write(batch_rows(batch))
     if batch.dead_letters:
         dead_letters(batch.dead_letters)
     checkpoint.commit(batch.end_offset, sessioniser.snapshot())

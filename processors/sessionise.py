@@ -14,11 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from contract.rows import VISIT_ATTRIBUTES
 from processors.enrich import EnrichedEvent
 
-VISIT_ATTRIBUTES = ("hostname", "referrer", "source", "channel", "utm_source", "utm_medium",
-                    "utm_campaign", "utm_content", "utm_term", "country", "region", "city",
-                    "browser", "browser_version", "os", "os_version", "device")
+ENGAGEMENT = "engagement"
 
 
 @dataclass(slots=True)
@@ -36,11 +35,18 @@ class Visit:
     events: int
     attrs: dict[str, str]
     stored: bool = False  # a +1 row of this visit is already in the sink
+    interactions: int = 0  # pageviews plus interactive custom events
 
     @property
     def is_bounce(self) -> int:
-        """1 when the visit saw at most one page view."""
-        return 1 if self.pageviews <= 1 else 0
+        """1 when the visit had at most one interaction, as Plausible defines a bounce.
+
+        Pageviews and interactive custom events are interactions; engagement events and
+        custom events sent with `interactive: false` are not. (`pageviews` is compared too
+        so that a visit restored from a checkpoint written before `interactions` existed
+        keeps its answer.)
+        """
+        return 1 if max(self.interactions, self.pageviews) <= 1 else 0
 
     @property
     def duration_s(self) -> int:
@@ -94,6 +100,13 @@ class Sessioniser:
             if ev.visitor_id == 0:  # counted anonymously: no visit, attributes of its own
                 out.append(SessionisedEvent(item, 0, _attrs_of(item)))
                 continue
+            if ev.name == ENGAGEMENT:  # belongs to the open visit but never changes it
+                open_visit = self._open_visit(ev.site, ev.visitor_id, ev.prev_visitor_id,
+                                              ev.ts_ms)
+                out.append(SessionisedEvent(item, open_visit.session_id, open_visit.attrs)
+                           if open_visit is not None
+                           else SessionisedEvent(item, 0, _attrs_of(item)))
+                continue
             self.high_water_ms = max(self.high_water_ms, ev.ts_ms)
             visit = self._open_visit(ev.site, ev.visitor_id, ev.prev_visitor_id, ev.ts_ms)
             if visit is None:
@@ -108,6 +121,7 @@ class Sessioniser:
                 visit.last_ms = max(visit.last_ms, ev.ts_ms)
             self.visits[(ev.site, ev.visitor_id)] = visit
             visit.events += 1
+            visit.interactions += 1 if ev.interactive else 0
             if ev.name == "pageview":
                 visit.pageviews += 1
                 visit.exit_page = ev.pathname
@@ -155,15 +169,12 @@ class Sessioniser:
 
 
 def _attrs_of(item: EnrichedEvent) -> dict[str, str]:
+    """The visit attributes (contract.rows.VISIT_KEYS) an event brings to a new visit."""
     ev = item.event
-    return {
-        "hostname": ev.hostname, "referrer": item.referrer, "source": item.source,
-        "channel": item.channel, "utm_source": ev.utm_source, "utm_medium": ev.utm_medium,
-        "utm_campaign": ev.utm_campaign, "utm_content": ev.utm_content,
-        "utm_term": ev.utm_term, "country": ev.country, "region": ev.region, "city": ev.city,
-        "browser": ev.browser, "browser_version": ev.browser_version, "os": ev.os,
-        "os_version": ev.os_version, "device": ev.device,
-    }
+    attrs = {"hostname": ev.hostname}
+    for a in VISIT_ATTRIBUTES:
+        attrs[a.key] = getattr(item if a.enriched else ev, a.key)
+    return attrs
 
 
 def _copy(visit: Visit) -> Visit:

@@ -27,13 +27,15 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
+from contract.rows import EVENT_EXTRA_COLUMNS, VISIT_ATTRIBUTES, visit_columns_ddl
 from contract.settings import Settings
 from sinks.client import command, run
 
 DEDUP = "non_replicated_deduplication_window = 10000"
 
 # Dimensions kept in rollup_daily: (dimension name, column in events, column in sessions).
-# A None column means that table does not feed the dimension.
+# A None column means that table does not feed the dimension. The visit attributes come
+# from the contract's one table (those schema 1 created: the views of schema 1).
 ROLLUP_DIMENSIONS: tuple[tuple[str, str | None, str | None], ...] = (
     ("", "''", "''"),
     ("event:page", "pathname", None),
@@ -41,30 +43,11 @@ ROLLUP_DIMENSIONS: tuple[tuple[str, str | None, str | None], ...] = (
     ("event:hostname", "hostname", "hostname"),
     ("visit:entry_page", None, "entry_page"),
     ("visit:exit_page", None, "exit_page"),
-    ("visit:source", "referrer_source", "referrer_source"),
-    ("visit:channel", "channel", "channel"),
-    ("visit:referrer", "referrer", "referrer"),
-    ("visit:utm_source", "utm_source", "utm_source"),
-    ("visit:utm_medium", "utm_medium", "utm_medium"),
-    ("visit:utm_campaign", "utm_campaign", "utm_campaign"),
-    ("visit:utm_content", "utm_content", "utm_content"),
-    ("visit:utm_term", "utm_term", "utm_term"),
-    ("visit:country", "country", "country"),
-    ("visit:region", "region", "region"),
-    ("visit:city", "city", "city"),
-    ("visit:device", "device", "device"),
-    ("visit:browser", "browser", "browser"),
-    ("visit:os", "os", "os"),
+    *((a.dimension, a.column, a.column) for a in VISIT_ATTRIBUTES
+      if a.dimension and a.since == 1),
 )
 
-VISIT_COLUMNS = """
-    referrer String, referrer_source LowCardinality(String), channel LowCardinality(String),
-    utm_source String, utm_medium String, utm_campaign String, utm_content String,
-    utm_term String,
-    country LowCardinality(String), region LowCardinality(String), city String,
-    browser LowCardinality(String), browser_version LowCardinality(String),
-    os LowCardinality(String), os_version LowCardinality(String),
-    device LowCardinality(String)"""
+VISIT_COLUMNS = visit_columns_ddl(1)
 
 ROLLUP_METRICS = """
     visitors AggregateFunction(uniq, UInt64),
@@ -94,6 +77,25 @@ def _keep_columns(s: Settings, own_days: int) -> str:
             f"hourly_keep_days UInt16 DEFAULT {s.hourly_ttl_days}, "
             f"daily_keep_days UInt16 DEFAULT {s.daily_ttl_days}, "
             f"id_keep_days UInt16 DEFAULT {ids}")
+
+
+def _hourly_events_view(where: str) -> str:
+    return f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hourly_events_mv TO rollup_hourly AS
+SELECT site, toStartOfHour(ts) AS hour,
+       uniqIfState(visitor_id, visitor_id != 0) AS visitors,
+       toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events,
+       max(hourly_keep_days) AS keep_days
+FROM events {where} GROUP BY site, hour"""
+
+
+def _daily_events_view(where: str) -> str:
+    return f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_daily_events_mv TO rollup_daily AS
+SELECT site, toDate(ts) AS day, d.1 AS dim, d.2 AS value,
+       uniqIfState(visitor_id, visitor_id != 0) AS visitors,
+       toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events,
+       max(daily_keep_days) AS keep_days
+FROM events ARRAY JOIN {_dims_array(1)} AS d {where}
+GROUP BY site, day, dim, value"""
 
 
 def v1_statements(s: Settings) -> list[str]:
@@ -144,25 +146,14 @@ PARTITION BY toYYYYMM(day)
 ORDER BY (site, day, dim, value)
 TTL day + toIntervalDay(keep_days)
 SETTINGS {DEDUP}""",
-        """CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hourly_events_mv TO rollup_hourly AS
-SELECT site, toStartOfHour(ts) AS hour,
-       uniqIfState(visitor_id, visitor_id != 0) AS visitors,
-       toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events,
-       max(hourly_keep_days) AS keep_days
-FROM events GROUP BY site, hour""",
+        _hourly_events_view(""),
         """CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hourly_sessions_mv TO rollup_hourly AS
 SELECT site, toStartOfHour(start) AS hour,
        toInt64(sum(sign)) AS visits, toInt64(sum(sign * is_bounce)) AS bounces,
        toInt64(sum(sign * duration)) AS duration,
        toInt64(sum(sign * pageviews)) AS visit_pageviews, max(hourly_keep_days) AS keep_days
 FROM sessions GROUP BY site, hour""",
-        f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_daily_events_mv TO rollup_daily AS
-SELECT site, toDate(ts) AS day, d.1 AS dim, d.2 AS value,
-       uniqIfState(visitor_id, visitor_id != 0) AS visitors,
-       toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events,
-       max(daily_keep_days) AS keep_days
-FROM events ARRAY JOIN {_dims_array(1)} AS d
-GROUP BY site, day, dim, value""",
+        _daily_events_view(""),
         f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_daily_sessions_mv TO rollup_daily AS
 SELECT site, toDate(start) AS day, d.1 AS dim, d.2 AS value,
        -- exit_page changes within a visit: a superseded +1 row would add its visitor to
@@ -216,22 +207,48 @@ SETTINGS old_parts_lifetime = 1, merge_with_ttl_timeout = 3600""",
     ]
 
 
+def v3_statements(_s: Settings) -> list[str]:
+    """Engagement and interactivity on events; the event views leave engagement out.
+
+    Adds the contract's schema-3 event columns (old rows read their defaults: interactive,
+    no scroll depth, no engaged time). Engagement events measure a page view already
+    counted, so the rebuilt views keep them out of visitors, events and every rollup
+    dimension; the rollups' stored rows are untouched.
+    """
+    add = ", ".join(f"ADD COLUMN IF NOT EXISTS {name} {kind}"
+                    for name, kind, since in EVENT_EXTRA_COLUMNS if since == 3)
+    engagement_out = "WHERE name != 'engagement'"
+    return [
+        f"ALTER TABLE events {add}",
+        "DROP VIEW IF EXISTS rollup_hourly_events_mv",
+        _hourly_events_view(engagement_out),
+        "DROP VIEW IF EXISTS rollup_daily_events_mv",
+        _daily_events_view(engagement_out),
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
     Migration(2, "retention policies and audit; salts and processor checkpoints",
               v2_statements),
+    Migration(3, "events: interactive, scroll depth, engaged time; views skip engagement",
+              v3_statements),
 )
 
 
-def migrate(client: Client, settings: Settings) -> list[int]:
-    """Apply every migration not yet recorded; return the versions applied now."""
+def migrate(client: Client, settings: Settings, *, upto: int | None = None) -> list[int]:
+    """Apply every migration not yet recorded (up to version `upto`, if given).
+
+    Returns the versions applied now. `upto` exists so that tests can build a data
+    directory at an earlier schema and then upgrade it.
+    """
     command(client, """CREATE TABLE IF NOT EXISTS schema_migrations (
         version UInt32, description String, applied_at DateTime('UTC')
     ) ENGINE = MergeTree ORDER BY version""")
     done = {row[0] for row in run(client, "SELECT version FROM schema_migrations")}
     applied = []
     for migration in MIGRATIONS:
-        if migration.version in done:
+        if migration.version in done or (upto is not None and migration.version > upto):
             continue
         for statement in migration.statements(settings):
             command(client, statement)

@@ -22,9 +22,9 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.client import Client
 
-from collector.salts import SALT_BYTES
+from contract.checkpoint import CheckpointState
 from contract.errors import StorageError
-from processors.checkpoint import CheckpointState
+from contract.salts import SALT_BYTES
 from sinks.client import command, first_line, run
 
 

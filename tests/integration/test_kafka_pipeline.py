@@ -18,11 +18,11 @@ from kafka import KafkaConsumer, KafkaProducer
 from collector.pipeline import RequestFacts
 from contract.errors import StorageError
 from contract.event import AnonymousEvent, encode_envelope
+from contract.rows import RowBatch
 from contract.settings import Settings
 from contract.transports.kafka_topics import ensure_topics, live_retention_ms
 from crumbless.distributed import CollectorRuntime, build_processor
 from crumbless.testing.kafka import KafkaBroker
-from processors.batch import Batch
 from processors.kafka_runner import KafkaProcessor
 from sinks.clickhouse import ClickHouseSink
 from sinks.migrations import migrate
@@ -221,7 +221,7 @@ def test_clickhouse_failures_pause_the_processor_and_it_catches_up(
         def __init__(self, inner: ClickHouseSink) -> None:
             self.inner = inner
 
-        def write(self, batch: Batch) -> None:
+        def write(self, batch: RowBatch) -> None:
             if failures["left"] > 0:
                 failures["left"] -= 1
                 raise StorageError("simulated: ClickHouse unreachable")

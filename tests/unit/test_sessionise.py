@@ -83,3 +83,28 @@ def test_finished_visits_are_evicted_from_memory() -> None:
     s = Sessioniser(30 * MIN)
     run(s, [ev(1, 0), ev(2, 100)])
     assert set(k[1] for k in s.visits) == {2}
+
+
+def test_bounce_counts_interactions_as_plausible_defines_them() -> None:
+    """An interactive custom event ends a bounce; engagement and `i: false` events do not."""
+    import dataclasses
+
+    signup = ev(1, 1, name="Signup")
+    _, rows = run(Sessioniser(30 * MIN), [ev(1, 0), signup])
+    assert rows[-1].visit.is_bounce == 0
+    quiet = dataclasses.replace(ev(2, 1, name="Video play"), interactive=0)
+    engaged = dataclasses.replace(ev(2, 3, name="engagement"), interactive=0,
+                                  scroll_depth=80, engagement_ms=120_000)
+    out, rows = run(Sessioniser(30 * MIN), [ev(2, 0), quiet, engaged])
+    assert rows[-1].visit.is_bounce == 1
+    assert rows[-1].visit.events == 2  # engagement is not an event of the visit
+    assert rows[-1].visit.duration_s == 60  # nor does it stretch the visit
+    assert out[2].session_id == out[0].session_id  # but it belongs to it
+
+
+def test_engagement_without_an_open_visit_opens_none() -> None:
+    import dataclasses
+
+    engaged = dataclasses.replace(ev(3, 0, name="engagement"), interactive=0)
+    out, rows = run(Sessioniser(30 * MIN), [engaged])
+    assert rows == [] and out[0].session_id == 0
