@@ -29,7 +29,10 @@ def chromium() -> Iterator[Any]:
         browser = playwright.chromium.launch(
             executable_path=executable, headless=True,
             # Every *.test host is the loopback site server: real-looking, distinct origins.
-            args=["--host-resolver-rules=MAP *.test 127.0.0.1", "--no-sandbox"])
+            # The UA switch also covers keepalive requests that outlive their page, which
+            # the per-context override misses (the edge would drop them as headless).
+            args=["--host-resolver-rules=MAP *.test 127.0.0.1", "--no-sandbox",
+                  f"--user-agent={DESKTOP_CHROME}"])
         yield browser
         browser.close()
 

@@ -205,6 +205,7 @@ def engagement(browser: Any, site: Site, server: Server) -> Any:
     page.evaluate("window.scrollTo(0, 2000)")  # (2000 + 800) / ~4016 ≈ 70 %
     page.wait_for_timeout(300)
     page.goto(site.url("/bye", host="news.test"))  # page hide: engagement of the second
+    page.wait_for_timeout(500)  # closing the context would abort the keepalive request
     context.close()
     return beacons.sent
 
