@@ -33,6 +33,7 @@ from contract.transport import Transport
 log = logging.getLogger(__name__)
 ACCEPTED_TYPES = ("text/plain", "application/json", "")
 RETRY_AFTER_S = "30"
+DROPPED_HEADER = "X-Crumbless-Dropped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +51,26 @@ def _error(status: int, reason: str) -> Response:
     return response
 
 
+def _accepted(dropped: list[str]) -> Response:
+    """202 with no body and no Content-Type; says which events were dropped, and why.
+
+    A dropped event still gets 202 (a tracker must not learn to evade the filters by the
+    status), but the person integrating sees `X-Crumbless-Dropped: bot` or `consent` in
+    the browser's network tab, as Plausible's `x-plausible-dropped`.
+    """
+    response = Response(status=202)
+    del response.headers["Content-Type"]
+    if dropped:
+        response.headers[DROPPED_HEADER] = ", ".join(sorted(set(dropped)))
+    return response
+
+
 def _cors(response: Response) -> Response:
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
     response.headers["Access-Control-Allow-Headers"] = "Content-Type"
     response.headers["Access-Control-Max-Age"] = "86400"
+    response.headers["Access-Control-Expose-Headers"] = DROPPED_HEADER
     return response
 
 
@@ -70,8 +86,9 @@ def collector_blueprint(*, config: CollectorConfig, anonymiser: Anonymiser,
 
     @bp.route("/api/event", methods=["POST"])
     def event() -> Response:
+        dropped: list[str] = []
         try:
-            events = _anonymous_events()
+            events = _anonymous_events(dropped)
         except BadRequest as exc:
             metrics.inc("beacons_rejected", status=str(exc.status))
             return _cors(_error(exc.status, str(exc)))
@@ -90,9 +107,9 @@ def collector_blueprint(*, config: CollectorConfig, anonymiser: Anonymiser,
                 response.headers["Retry-After"] = RETRY_AFTER_S
                 return _cors(response)
         metrics.inc("events_accepted", len(events))
-        return _cors(Response(status=202))
+        return _cors(_accepted(dropped))
 
-    def _anonymous_events() -> list[AnonymousEvent]:
+    def _anonymous_events(dropped: list[str]) -> list[AnonymousEvent]:
         mimetype = request.mimetype or ""
         if mimetype not in ACCEPTED_TYPES:
             raise UnsupportedMediaType(f"Content-Type {mimetype!r} is not accepted; send "
@@ -121,8 +138,12 @@ def collector_blueprint(*, config: CollectorConfig, anonymiser: Anonymiser,
             try:
                 events.append(anonymiser(beacon, facts, site))
             except DropEvent as exc:
+                kind = "bot" if str(exc).startswith("bot:") else "consent"
                 metrics.inc("events_dropped", reason=str(exc).split(":")[0]
-                            if str(exc).startswith("bot:") else "consent")
+                            if kind == "bot" else "consent")
+                dropped.append(kind)
+                # The reason is a fixed word (e.g. bot:empty-user-agent): no IP, no UA.
+                log.debug("event for %s dropped: %s", site.domain, exc)
         return events
 
     return bp

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from clickhouse_connect.driver.client import Client
 from flask import Blueprint, Response, jsonify, request
 
-from contract.errors import BadRequest, CrumblessError, StorageError
+from contract.errors import BadRequest, ConfigError, CrumblessError, StorageError
 from contract.settings import Settings
 from contract.sites import normalise_domain
 from sinks.migrations import migrate
@@ -105,10 +105,23 @@ class DirectAdmin:
                             kafka_hours=kafka_hours,
                             salt_grace_hours=self.settings.salt_grace_hours,
                             k_anonymity=self.settings.k_anonymity,
-                            geo_enabled=bool(self.settings.geoip_db), storage=storage)
+                            geo=self._geo_level(chosen.city_geo), storage=storage)
         if fmt not in ("md", "html"):
             raise BadRequest("format must be md or html")
         return render_markdown(facts) if fmt == "md" else render_html(facts)
+
+    def _geo_level(self, site_wants_city: bool) -> str:
+        """What the collector looks up for a site, from the configured database's edition."""
+        from collector.geo import has_cities
+        from crumbless.notice import geo_level
+
+        path = self.settings.geoip_db
+        try:
+            cities = bool(path) and has_cities(Path(path))
+        except ValueError as exc:
+            raise ConfigError(f"geoip_db: {exc}") from exc
+        return geo_level(database=bool(path), database_has_cities=cities,
+                         site_wants_city=site_wants_city)
 
     def list_sites(self) -> list[dict[str, Any]]:
         """Every registered site with its policy."""
@@ -195,6 +208,11 @@ class RemoteAdmin:
     def retention_audit(self) -> list[dict[str, Any]]:
         """The audit trail, newest first."""
         return list(self._call("GET", "/api/admin/retention/audit"))
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the server has written every event it accepted; False on timeout."""
+        query = urllib.parse.urlencode({"timeout": timeout})
+        return bool(self._call("POST", f"/api/admin/drain?{query}", {})["drained"])
 
     def privacy_notice(self, site: str | None, fmt: str) -> str:
         """The privacy notice, rendered by the running server."""

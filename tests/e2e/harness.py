@@ -47,14 +47,17 @@ def free_port() -> int:
 class Server:
     """A `crumbless serve` subprocess on loopback with its own data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    FAST = {"CRUMBLESS_BATCH_INTERVAL": "0.1", "CRUMBLESS_K_ANONYMITY": "1"}
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.env = self.FAST if env is None else env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "CRUMBLESS_BATCH_INTERVAL": "0.1", "CRUMBLESS_K_ANONYMITY": "1"}
+        env = {**os.environ, **self.env}
         self.proc = subprocess.Popen(
             [*CLI, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)

@@ -43,7 +43,7 @@ def test_serve_accepts_a_beacon_and_answers_a_query_and_cli_cooperates(server: S
     # The CLI runs while serve holds the chdb path: it must go through the server.
     assert "registered example.com" in server.cli("sites", "add", "example.com",
                                                   "--no-consent", "full")
-    assert json.loads(server.cli("sites", "list"))[0]["domain"] == "example.com"
+    assert json.loads(server.cli("sites", "list", "--json"))[0]["domain"] == "example.com"
     key = server.cli("keys", "create", "--site", "example.com")
     assert key.startswith("cbl_")
     assert send_pageview(server, "/hello", 1) == 202
@@ -65,7 +65,7 @@ def test_sigterm_drains_every_acknowledged_event_and_data_survives_restart(
     assert server.stop() == 0  # straight after the last 202: the drain must write them all
     assert not (server.data_dir / "server.json").exists()
     # Nothing runs now: the CLI opens the data directory itself.
-    assert json.loads(server.cli("sites", "list"))[0]["domain"] == "example.com"
+    assert json.loads(server.cli("sites", "list", "--json"))[0]["domain"] == "example.com"
     server.start()
     assert pageviews(server, key) == 40
     assert server.stop() == 0
