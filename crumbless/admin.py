@@ -29,6 +29,8 @@ from sinks.registry import ApiKeys, SiteRegistry
 from sinks.retention import RetentionStore
 
 SERVER_FILE = "server.json"
+SITE_OPTIONS = ("no_consent", "store_truncated_ip", "city_geo", "umami_website_id",
+                "matomo_site_id", "matomo_currency")
 log = logging.getLogger(__name__)
 
 
@@ -50,7 +52,9 @@ class Admin(Protocol):
 
 def _site_dict(site: Any) -> dict[str, Any]:
     return {"domain": site.domain, "no_consent": site.no_consent,
-            "store_truncated_ip": site.store_truncated_ip, "city_geo": site.city_geo}
+            "store_truncated_ip": site.store_truncated_ip, "city_geo": site.city_geo,
+            "umami_website_id": site.umami_website_id, "matomo_site_id": site.matomo_site_id,
+            "matomo_currency": site.matomo_currency}
 
 
 class DirectAdmin:
@@ -276,7 +280,7 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     @bp.post("/sites")
     def add_site() -> Response:
         raw = body()
-        policy = {k: raw[k] for k in ("no_consent", "store_truncated_ip", "city_geo") if k in raw}
+        policy = {k: raw[k] for k in SITE_OPTIONS if k in raw and raw[k] is not None}
         return jsonify(ops.add_site(str(raw.get("domain", "")), **policy))
 
     @bp.delete("/sites/<domain>")

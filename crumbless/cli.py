@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     sites = sub.add_parser("sites", help="register sites and their privacy policy")
     sites_sub = sites.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = _command(sites_sub, "add", STORAGE, usage="DOMAIN [--no-consent POLICY] "
-                   "[--store-truncated-ip] [--city-geo]", help="register or update a site")
+                   "[--store-truncated-ip] [--city-geo] [--umami-website-id UUID] "
+                   "[--matomo-site-id N] [--matomo-currency CODE]",
+                   help="register or update a site")
     add.add_argument("domain")
     add.add_argument("--no-consent", choices=("drop", "anonymous", "full"), default="anonymous",
                      help="traffic without analytics consent: drop it, count it without a "
@@ -94,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep the /24 (IPv4) or /48 (IPv6) network of each visitor")
     add.add_argument("--city-geo", action="store_true", help="look up the city, not only "
                      "country and region")
+    add.add_argument("--umami-website-id", metavar="UUID",
+                     help="accept Umami tracker events (POST /api/send) sent with this website "
+                          "id (default: keep the current mapping; \"\" removes it)")
+    add.add_argument("--matomo-site-id", metavar="N",
+                     help="accept Matomo tracker hits (/matomo.php) sent with this idsite "
+                          "(default: keep the current mapping; 0 removes it)")
+    add.add_argument("--matomo-currency", metavar="CODE",
+                     help="ISO 4217 currency of Matomo revenue, which carries none "
+                          "(default: keep the current one; USD for a new site)")
     listing = _command(sites_sub, "list", STORAGE, usage="[--json]", help="list registered sites")
     listing.add_argument("--json", action="store_true", help="print JSON")
     remove = _command(sites_sub, "remove", STORAGE, usage="DOMAIN", help="unregister a site")
@@ -223,12 +234,17 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
             for topic, config in ensure_topics(settings).items():
                 print(f"topic {topic}: retention.ms={config['retention.ms']}")
     elif args.command == "sites" and args.action == "add":
+        mapping = {k: getattr(args, k) for k in ("umami_website_id", "matomo_site_id",
+                                                 "matomo_currency")
+                   if getattr(args, k) is not None}
         site = admin.add_site(args.domain, no_consent=args.no_consent,
                               store_truncated_ip=args.store_truncated_ip,
-                              city_geo=args.city_geo)
+                              city_geo=args.city_geo, **mapping)
         print(f"registered {site['domain']} (no consent: {site['no_consent']}, truncated IP: "
               f"{'kept' if site['store_truncated_ip'] else 'not kept'}, city: "
-              f"{'on' if site['city_geo'] else 'off'})")
+              f"{'on' if site['city_geo'] else 'off'}, Umami website id: "
+              f"{site['umami_website_id'] or 'none'}, Matomo site id: "
+              f"{site['matomo_site_id'] or 'none'})")
     elif args.command == "sites" and args.action == "list":
         listed = admin.list_sites()
         print(json.dumps(listed, indent=2) if args.json else report.sites(listed))

@@ -227,12 +227,27 @@ def v3_statements(_s: Settings) -> list[str]:
     ]
 
 
+def v4_statements(_s: Settings) -> list[str]:
+    """Sites answer to an Umami website id and a Matomo idsite; Matomo revenue's currency.
+
+    ADD COLUMN with defaults: every existing row keeps its values and reads as "no mapping"
+    (and USD, Matomo's own default currency for a new website) until `sites add` sets one.
+    """
+    return [
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS umami_website_id String DEFAULT ''",
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS matomo_site_id UInt32 DEFAULT 0",
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS matomo_currency String DEFAULT 'USD'",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
     Migration(2, "retention policies and audit; salts and processor checkpoints",
               v2_statements),
     Migration(3, "events: interactive, scroll depth, engaged time; views skip engagement",
               v3_statements),
+    Migration(4, "sites: Umami website id, Matomo site id and Matomo revenue currency",
+              v4_statements),
 )
 
 
