@@ -16,11 +16,20 @@ from contract.errors import BadQuery
 from contract.rows import VISIT_DIMENSION_COLUMNS
 
 METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
-           "visit_duration", "events")
+           "visit_duration", "events", "scroll_depth", "time_on_page", "percentage",
+           "conversion_rate", "group_conversion_rate", "total_revenue", "average_revenue")
 # Metrics that only exist per visit (sessions table); Plausible forbids them with event:* dims.
 VISIT_METRICS = frozenset({"visits", "views_per_visit", "bounce_rate", "visit_duration"})
 
-EVENT_DIMENSIONS = ("event:page", "event:name", "event:hostname")
+# Metrics Plausible only answers with an event:page dimension or filter (per-page engagement),
+# with an event:goal dimension or filter (conversions), or with a breakdown (percentage).
+PAGE_METRICS = frozenset({"scroll_depth", "time_on_page"})
+GOAL_METRICS = frozenset({"conversion_rate", "group_conversion_rate"})
+REVENUE_METRICS = frozenset({"total_revenue", "average_revenue"})
+
+EVENT_DIMENSIONS = ("event:page", "event:name", "event:hostname", "event:goal")
+PROPS_PREFIX = "event:props:"  # event:props:<key>: a custom property of the event
+MAX_PROP_KEY = 300
 VISIT_DIMENSIONS = (*VISIT_DIMENSION_COLUMNS, "visit:entry_page", "visit:exit_page")
 TIME_DIMENSIONS = ("time:day", "time:hour")
 DIMENSION_ALIASES = {"time": "time:day"}
@@ -47,9 +56,11 @@ class Condition:
     operator: str  # one of FILTER_OPERATORS
     dimension: str
     values: tuple[str, ...]
+    case_sensitive: bool = True
 
     def echo(self) -> list[Any]:
-        return [self.operator, self.dimension, list(self.values)]
+        modifiers = [] if self.case_sensitive else [{"case_sensitive": False}]
+        return [self.operator, self.dimension, list(self.values), *modifiers]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +136,20 @@ class StatsQuery:
         }
 
 
+def is_props(dimension: str) -> bool:
+    """Whether `dimension` is a custom property, `event:props:<key>`."""
+    return dimension.startswith(PROPS_PREFIX)
+
+
+def is_event_dimension(dimension: str) -> bool:
+    """Event dimensions: a property of each event, not of its visit."""
+    return dimension in EVENT_DIMENSIONS or is_props(dimension)
+
+
+def prop_key(dimension: str) -> str:
+    return dimension[len(PROPS_PREFIX):]
+
+
 def parse_query(raw: Any, *, today: dt.date) -> StatsQuery:
     """Validate a decoded JSON body into a StatsQuery; raise BadQuery naming the bad field."""
     if not isinstance(raw, Mapping):
@@ -138,24 +163,52 @@ def parse_query(raw: Any, *, today: dt.date) -> StatsQuery:
     metrics = _metrics(raw["metrics"])
     dimensions = _dimensions(raw.get("dimensions", []))
     for dimension in dimensions:
-        if dimension in EVENT_DIMENSIONS:
+        if is_event_dimension(dimension):
             for i, metric in enumerate(metrics):
                 if metric in VISIT_METRICS:
                     raise BadQuery(f"metrics[{i}]: '{metric}' is a visit metric and cannot be "
                                    f"combined with the event dimension '{dimension}'")
+    filters = tuple(_filter(f, f"filters[{i}]", 0)
+                    for i, f in enumerate(_list(raw.get("filters", []), "filters")))
+    _metric_requirements(metrics, dimensions, filters)
     limit, offset = _pagination(raw.get("pagination", {}))
     return StatsQuery(
         site_id=_site_id(raw["site_id"]),
         metrics=metrics,
         date_range=parse_date_range(raw["date_range"], today=today),
         dimensions=dimensions,
-        filters=tuple(_filter(f, f"filters[{i}]", 0)
-                      for i, f in enumerate(_list(raw.get("filters", []), "filters"))),
+        filters=filters,
         order_by=_order_by(raw.get("order_by"), metrics, dimensions),
         limit=limit,
         offset=offset,
         include_total_rows=_include(raw.get("include", {})),
     )
+
+
+def filter_leaves(nodes: tuple[FilterNode, ...]) -> list[Condition]:
+    """Every leaf condition of a filter tree, in order."""
+    found: list[Condition] = []
+    for node in nodes:
+        if isinstance(node, Condition):
+            found.append(node)
+        elif isinstance(node, Combine):
+            found.extend(filter_leaves(node.children))
+        else:
+            found.extend(filter_leaves((node.child,)))
+    return found
+
+
+def _metric_requirements(metrics: tuple[str, ...], dimensions: tuple[str, ...],
+                         filters: tuple[FilterNode, ...]) -> None:
+    """Plausible's preconditions of the page, goal and breakdown metrics, as 400s."""
+    mentioned = set(dimensions) | {leaf.dimension for leaf in filter_leaves(filters)}
+    for i, metric in enumerate(metrics):
+        if metric in PAGE_METRICS and "event:page" not in mentioned:
+            raise BadQuery(f"metrics[{i}]: '{metric}' needs an event:page dimension or filter")
+        if metric in GOAL_METRICS and "event:goal" not in mentioned:
+            raise BadQuery(f"metrics[{i}]: '{metric}' needs an event:goal dimension or filter")
+        if metric == "percentage" and not dimensions:
+            raise BadQuery(f"metrics[{i}]: 'percentage' needs at least one dimension")
 
 
 def parse_date_range(value: Any, *, today: dt.date) -> DateRange:
@@ -239,9 +292,14 @@ def _metrics(value: Any) -> tuple[str, ...]:
 
 def _dimension(value: Any, field: str, accepted: tuple[str, ...]) -> str:
     name = DIMENSION_ALIASES.get(value, value) if isinstance(value, str) else value
+    if isinstance(name, str) and is_props(name):
+        if not 0 < len(prop_key(name)) <= MAX_PROP_KEY:
+            raise BadQuery(f"{field}: expected event:props:<key> with a key of 1 to "
+                           f"{MAX_PROP_KEY} characters")
+        return name
     if name not in accepted:
         raise BadQuery(f"{field}: unknown dimension {_show(value)}; accepted: "
-                       f"{', '.join(accepted)}")
+                       f"{', '.join(accepted)}, event:props:<key>")
     return str(name)
 
 
@@ -282,6 +340,8 @@ def _filter(value: Any, field: str, depth: int) -> FilterNode:
                                       or value[1] in DIMENSION_ALIASES):
         raise BadQuery(f"{field}[1]: time dimensions cannot be filtered; set date_range")
     dimension = _dimension(value[1], f"{field}[1]", EVENT_DIMENSIONS + VISIT_DIMENSIONS)
+    if dimension == "event:goal" and operator not in ("is", "contains"):
+        raise BadQuery(f"{field}[0]: event:goal accepts only the operators is, contains")
     clauses = value[2]
     if (not isinstance(clauses, list) or not clauses
             or not all(isinstance(c, str) for c in clauses)):

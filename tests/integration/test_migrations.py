@@ -45,8 +45,9 @@ def test_every_row_rollup_and_answer_survives_each_upgrade(chdb: Any, database: 
     client: Client = chdb.client
     settings = Settings(database=database, raw_ttl_days=3650, sessions_ttl_days=3650,
                         hourly_ttl_days=3650, daily_ttl_days=3650)
-    previous = MIGRATIONS[-1].version - 1
-    assert migrate(client, settings, upto=previous) == list(range(1, previous + 1))
+    versions = [m.version for m in MIGRATIONS]
+    previous = versions[-2]
+    assert migrate(client, settings, upto=previous) == versions[:-1]
     client.insert("sites", [[SITE, "anonymous", 0, 0, 0, 1]],
                   column_names=["domain", "no_consent", "store_truncated_ip", "city_geo",
                                 "deleted", "version"])
@@ -54,7 +55,7 @@ def test_every_row_rollup_and_answer_survives_each_upgrade(chdb: Any, database: 
     before_counts, before_answers = _counts(client), _answers(client)
     assert before_counts["events"] > 0 and before_counts["rollup_daily"] > 0
 
-    assert migrate(client, settings) == [previous + 1]
+    assert migrate(client, settings) == versions[-1:]
     assert _counts(client) == before_counts
     assert _answers(client) == before_answers
     assert migrate(client, settings) == []  # idempotent: nothing left to apply
@@ -87,3 +88,20 @@ def test_engagement_events_add_no_visitor_event_or_rollup_row(chdb: Any, databas
                                 "engagement_ms"])
     assert _answers(client) == before
 
+
+
+def test_goals_table_starts_empty_and_every_custom_event_is_a_goal(chdb: Any,
+                                                                  database: str) -> None:
+    """Schema 5 adds configured goals; stored events answer event:goal without any row."""
+    client: Client = chdb.client
+    settings = Settings(database=database, raw_ttl_days=3650, sessions_ttl_days=3650,
+                        hourly_ttl_days=3650, daily_ttl_days=3650)
+    migrate(client, settings, upto=3)
+    client.insert("sites", [[SITE, "anonymous", 0, 0, 0, 1]],
+                  column_names=["domain", "no_consent", "store_truncated_ip", "city_geo",
+                                "deleted", "version"])
+    shop_traffic().write(client)
+    assert migrate(client, settings) == [5]
+    assert client.query("SELECT count() FROM goals").result_rows == [(0,)]
+    answer = ask(client, {"metrics": ["visitors", "events"], "dimensions": ["event:goal"]})
+    assert answer["results"] == [{"metrics": [2, 2], "dimensions": ["Signup"]}]

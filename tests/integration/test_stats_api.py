@@ -8,6 +8,7 @@ per test.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -29,6 +30,9 @@ D10 = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
 
 EVENT_COLUMNS = ["site", "ts", "name", "visitor_id", "session_id", "hostname", "pathname",
                  "referrer_source", "channel", "country", "device"]
+# Events with the columns of custom properties, revenue and engagement (schema 3 and later).
+RICH_COLUMNS = [*EVENT_COLUMNS, "props", "revenue_amount", "revenue_currency", "scroll_depth",
+                "engagement_ms"]
 SESSION_COLUMNS = ["site", "session_id", "visitor_id", "sign", "start", "end", "hostname",
                    "entry_page", "exit_page", "pageviews", "events", "duration", "is_bounce",
                    "referrer_source", "channel", "country", "device"]
@@ -62,13 +66,17 @@ class Traffic:
 
     def __init__(self) -> None:
         self.events: list[list[Any]] = []
+        self.rich: list[list[Any]] = []  # RICH_COLUMNS
         self.sessions: list[list[Any]] = []
         self._next_session = 1000
+        self._visits: dict[int, list[Any]] = {}  # session id -> attrs of its events
 
     def visit(self, visitor_id: int, start: dt.datetime, pages: list[str], *, country: str,
               source: str, device: str = "Desktop", step: int = 30,
-              custom: tuple[str, ...] = ()) -> None:
+              custom: tuple[str, ...] = ()) -> int:
         """One visit: a pageview per page `step` seconds apart; custom events on the last page.
+
+        Returns the session id.
 
         Each pageview after the first retracts the previous session state (-1) and writes
         the new one (+1), as CollapsingMergeTree(sign) expects.
@@ -76,6 +84,7 @@ class Traffic:
         self._next_session += 1
         session_id = self._next_session
         attrs = [source, "Organic Search" if source == "Google" else "Direct", country, device]
+        self._visits[session_id] = [visitor_id, attrs]
         state: list[Any] | None = None
         for i, page in enumerate(pages):
             ts = start + dt.timedelta(seconds=step * i)
@@ -92,6 +101,22 @@ class Traffic:
             self.sessions.append([*state[:3], -1, *state[4:]])
             state = [*state[:10], state[10] + 1, *state[11:]]
             self.sessions.append(state)
+        return session_id
+
+    def engagement(self, session_id: int, ts: dt.datetime, page: str, *, scroll: int = -1,
+                   ms: int = 0) -> None:
+        """An engagement event of a visit: a page view's scroll depth and engaged time."""
+        visitor_id, attrs = self._visits[session_id]
+        self.rich.append([SITE, ts, "engagement", visitor_id, session_id, SITE, page, *attrs,
+                          {}, None, "", scroll, ms])
+
+    def custom(self, session_id: int, ts: dt.datetime, name: str, page: str, *,
+               props: dict[str, str] | None = None, revenue: str = "",
+               currency: str = "") -> None:
+        """A custom event with props and revenue (the visit's session rows are not updated)."""
+        visitor_id, attrs = self._visits[session_id]
+        self.rich.append([SITE, ts, name, visitor_id, session_id, SITE, page, *attrs,
+                          props or {}, Decimal(revenue) if revenue else None, currency, -1, 0])
 
     def anonymous(self, ts: dt.datetime, page: str, *, country: str, source: str) -> None:
         """A pageview counted without consent: no visitor id, no session."""
@@ -101,6 +126,8 @@ class Traffic:
     def write(self, client: Client) -> None:
         client.insert("events", self.events, column_names=EVENT_COLUMNS)
         client.insert("sessions", self.sessions, column_names=SESSION_COLUMNS)
+        if self.rich:
+            client.insert("events", self.rich, column_names=RICH_COLUMNS)
 
 
 def shop_traffic() -> Traffic:

@@ -9,14 +9,17 @@ from typing import Any
 import pytest
 
 from contract.errors import BadQuery
+from dashboards.goals import Goal, GoalSet, page_regex
 from dashboards.plan import needed_measures, plan_query, rollup_target
 from dashboards.query import Combine, Condition, DateRange, Negate, StatsQuery, parse_query
 from dashboards.results import (
+    Context,
     Row,
     build_answer,
     merge_rows,
     metric_value,
     order_rows,
+    revenue_object,
     suppress,
     suppression_applies,
 )
@@ -44,7 +47,8 @@ def error_of(**fields: Any) -> str:
 def test_unknown_metric_names_its_position_and_the_accepted_list() -> None:
     assert error_of(metrics=["visitors", "visitorz"]) == (
         "metrics[1]: unknown metric 'visitorz'; accepted: visitors, visits, pageviews, "
-        "views_per_visit, bounce_rate, visit_duration, events")
+        "views_per_visit, bounce_rate, visit_duration, events, scroll_depth, time_on_page, "
+        "percentage, conversion_rate, group_conversion_rate, total_revenue, average_revenue")
 
 
 @pytest.mark.parametrize(("fields", "prefix"), [
@@ -245,6 +249,60 @@ def test_client_values_only_travel_as_bound_parameters(force_raw: bool) -> None:
         assert evil not in statement.sql and "shop.example" not in statement.sql
         assert statement.parameters["site"] == "shop.example"
         assert [evil] in statement.parameters.values()
+
+
+def test_props_keys_goal_names_and_page_goals_are_bound_parameters() -> None:
+    evil = "k') OR 1=1 --"
+    goals = GoalSet((Goal("Visit /x'", page_path="/x'/*"), Goal("Buy", "buy'", currency="EUR")))
+    query = parse(metrics=["visitors", "total_revenue"],
+                  dimensions=["event:goal", f"event:props:{evil}"],
+                  filters=[["contains", "event:goal", [evil]]])
+    plan = plan_query(query, goals=goals)
+    (statement,) = plan.statements
+    assert evil not in statement.sql and "Visit /x'" not in statement.sql
+    assert statement.parameters["page_goal_patterns"] == ["^/x'/[^/]*$"]
+    assert statement.parameters["revenue_goal_currencies"] == ["EUR"]
+    assert plan.revenue is not None and plan.revenue.by_goal and plan.source == "raw"
+
+
+def test_page_goal_wildcards_become_anchored_re2_patterns() -> None:
+    assert page_regex("/blog/*") == "^/blog/[^/]*$"
+    assert page_regex("/docs/**") == "^/docs/.*$"
+    assert page_regex("/a.b") == r"^/a\.b$"
+
+
+def test_ratio_metrics_plan_their_divisors() -> None:
+    """percentage: same filters, no dimensions; conversion rates drop top-level goal/props."""
+    query = parse(metrics=["visitors", "percentage", "conversion_rate", "group_conversion_rate"],
+                  dimensions=["visit:country", "event:goal"],
+                  filters=[["is", "event:goal", ["Signup"]], ["is", "visit:device", ["Mobile"]]])
+    plan = plan_query(query)
+    by_metric = {d.metric: d for d in plan.denominators}
+    assert by_metric["percentage"].dimensions == ()
+    assert "goal" in by_metric["percentage"].statement.sql
+    assert by_metric["conversion_rate"].dimensions == ()
+    assert by_metric["conversion_rate"].source == "rollup"  # only the device filter is left
+    assert by_metric["group_conversion_rate"].dimensions == (0,)
+    assert plan.source == "raw"
+
+
+def test_engagement_metrics_read_engagement_events_only() -> None:
+    plan = plan_query(parse(metrics=["scroll_depth", "time_on_page"],
+                            dimensions=["event:page"]))
+    sqls = [s.sql for s in plan.statements]
+    assert sum("name = 'engagement'" in sql for sql in sqls) == 2
+    assert "name != 'engagement'" in sqls[0]  # visitors, for k-anonymity
+
+
+def test_new_metric_values() -> None:
+    row = Row(("/",), {"visitors": 3, "scroll_total": 245, "scroll_visitors": 3,
+                       "engaged_ms": 10_500, "engaged_visits": 2})
+    assert metric_value("scroll_depth", row) == 82  # 81.67
+    assert metric_value("time_on_page", row) == 5  # 5.25 s
+    context = Context(totals={"percentage": ((), {(): 7})})
+    assert metric_value("percentage", row, context) == 42.9
+    assert revenue_object(96_336_315_000, "USD") == {
+        "short": "$96.3M", "long": "$96,336,315.00", "value": 96336315, "currency": "USD"}
 
 
 # --- results and k-anonymity --------------------------------------------------------------
