@@ -40,11 +40,13 @@ from dashboards.goals import NOT_GOALS, GoalSet, Revenue, revenue_plan
 from dashboards.query import (
     EVENT_DIMENSIONS,
     TIME_DIMENSIONS,
+    Behaviour,
     Condition,
     FilterNode,
     Negate,
     StatsQuery,
     filter_leaves,
+    has_behaviour,
     is_event_dimension,
     is_props,
     prop_key,
@@ -88,6 +90,9 @@ GOAL_FILTER_DIMENSIONS = ("event:goal",)  # and event:props:*: left out of conve
 TIME_EXPRESSIONS = {
     "time:day": "toString(toDate({col}))",
     "time:hour": "formatDateTime(toStartOfHour({col}), '%Y-%m-%d %H:00:00', 'UTC')",
+    # Plausible: weeks start on Monday, but never before the range's first day
+    "time:week": "toString(greatest(toMonday(toDate({col})), {{start_day:Date}}))",
+    "time:month": "toString(toStartOfMonth(toDate({col})))",
 }
 TS = "DateTime64(3, 'UTC')"
 
@@ -143,6 +148,8 @@ def rollup_target(query: StatsQuery) -> tuple[str, str] | None:
             return ("rollup_daily", "")  # fewer rows to merge than hourly
         return ("rollup_hourly", "") if whole_hours else None
     if len(dims) > 1 or times == ["time:hour"] or not whole_days:
+        return None
+    if has_behaviour(query.filters):
         return None
     if any(leaf.operator not in ("is", "is_not") or not leaf.case_sensitive
            for leaf in filter_leaves(query.filters)):
@@ -259,11 +266,16 @@ def _condition_sql(column: str, leaf: Condition, params: _Params) -> str:
     return f"NOT ({test})" if negative else test
 
 
-def _tree_sql(nodes: tuple[FilterNode, ...], leaf_sql: Callable[[Condition], str]) -> str:
+def _tree_sql(nodes: tuple[FilterNode, ...], leaf_sql: Callable[[Condition], str],
+              behaviour_sql: Callable[[Behaviour], str] | None = None) -> str:
     """The and-ed filter list as one SQL boolean; `leaf_sql` renders each condition."""
     def render(node: FilterNode) -> str:
         if isinstance(node, Condition):
             return f"({leaf_sql(node)})"
+        if isinstance(node, Behaviour):
+            if behaviour_sql is None:
+                raise ValueError("has_done / has_not_done are answered from raw tables only")
+            return f"({behaviour_sql(node)})"
         if isinstance(node, Negate):
             return f"(NOT {render(node.child)})"
         joiner = " AND " if node.operator == "and" else " OR "
@@ -292,12 +304,13 @@ def _rollup_statement(query: StatsQuery, table: str, dim: str) -> Statement:
                 for i, d in enumerate(query.dimensions)),
               *(f"{exprs[m]} AS m_{m}" for m in measures)]
     if table == "rollup_hourly":
-        params = _Params({"site": query.site_id, "start_hour": start, "stop_hour": stop})
+        params = _Params({"site": query.site_id, "start_hour": start, "stop_hour": stop,
+                          "start_day": start.date()})
         where = ("site = {site:String} AND hour >= {start_hour:DateTime('UTC')}"
                  " AND hour < {stop_hour:DateTime('UTC')}")
     else:
         params = _Params({"site": query.site_id, "dim": dim, "first_day": start.date(),
-                          "stop_day": stop.date()})
+                          "stop_day": stop.date(), "start_day": start.date()})
         where = ("site = {site:String} AND day >= {first_day:Date} AND day < {stop_day:Date}"
                  " AND dim = {dim:String}")
         if query.filters:
@@ -334,7 +347,7 @@ def _raw_plan(query: StatsQuery, goals: GoalSet, revenue: Revenue | None) -> Pla
 def _raw_params(query: StatsQuery, goals: GoalSet) -> _Params:
     start, stop = _bounds(query)
     return _Params({
-        "site": query.site_id, "start": start, "stop": stop,
+        "site": query.site_id, "start": start, "stop": stop, "start_day": start.date(),
         # Sessions may start up to a day before an event of theirs, events may follow a
         # session's start by up to a day: the cross-table subqueries widen their windows.
         "session_start": start - dt.timedelta(days=1), "event_stop": stop + dt.timedelta(days=1),
@@ -365,6 +378,15 @@ def _event_dimension_sql(dimension: str, params: _Params) -> str:
     return _event_column(dimension, params)
 
 
+def _behaviour_sql(node: Behaviour, params: _Params) -> str:
+    """Visits that had (has_done) or never had (has_not_done) an event matching the child."""
+    had = ("session_id IN (SELECT session_id FROM events WHERE site = {site:String}"
+           f" AND ts >= {{session_start:{TS}}} AND ts < {{event_stop:{TS}}}"
+           " AND session_id != 0 AND name != 'engagement' AND "
+           f"{_tree_sql((node.child,), lambda leaf: _event_leaf(leaf, params))})")
+    return had if node.operator == "has_done" else f"session_id != 0 AND NOT ({had})"
+
+
 def _events_where(query: StatsQuery, params: _Params) -> str:
     def leaf_sql(leaf: Condition) -> str:
         if leaf.dimension in SESSION_ONLY:
@@ -373,7 +395,7 @@ def _events_where(query: StatsQuery, params: _Params) -> str:
                     f" AND start >= {{session_start:{TS}}} AND start < {{stop:{TS}}}"
                     f" AND {matches} GROUP BY session_id HAVING sum(sign) > 0)")
         return _event_leaf(leaf, params)
-    return _tree_sql(query.filters, leaf_sql)
+    return _tree_sql(query.filters, leaf_sql, lambda node: _behaviour_sql(node, params))
 
 
 def _events_statement(query: StatsQuery, measures: tuple[str, ...], goals: GoalSet,
@@ -445,7 +467,7 @@ def _sessions_statement(query: StatsQuery, measures: tuple[str, ...],
                     f" AND session_id != 0 AND {_event_leaf(leaf, params)})")
         return _condition_sql(SESSION_COLUMNS[leaf.dimension], leaf, params)
 
-    where = _tree_sql(query.filters, leaf_sql)
+    where = _tree_sql(query.filters, leaf_sql, lambda node: _behaviour_sql(node, params))
     inner_dims = [f"{TIME_EXPRESSIONS[d].format(col='start') if d in TIME_DIMENSIONS else SESSION_COLUMNS[d]} AS d{i}"  # noqa: E501
                   for i, d in enumerate(query.dimensions)]
     inner = ", ".join(["session_id", "visitor_id", *inner_dims,

@@ -6,6 +6,7 @@ removed first, so neither ordering, total_rows nor offset/limit can reveal them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,10 +54,15 @@ def suppression_applies(query: StatsQuery) -> bool:
 
 
 def suppress(rows: list[Row], *, k: int, applies: bool) -> tuple[list[Row], int]:
-    """Drop rows with fewer than k visitors when `applies`; return (kept, number dropped)."""
+    """Drop rows with fewer than k visitors when `applies`; return (kept, number dropped).
+
+    An aggregate (no dimensions) of all zeros is kept: it counts nobody, so it isolates
+    nobody, and Plausible answers an aggregate that matches nothing with one row of zeros.
+    """
     if not applies:
         return rows, 0
-    kept = [row for row in rows if row.get("visitors") >= k]
+    kept = [row for row in rows if row.get("visitors") >= k
+            or (not row.dimensions and not any(row.measures.values()))]
     return kept, len(rows) - len(kept)
 
 
@@ -170,6 +176,34 @@ def order_rows(rows: list[tuple[tuple[str, ...], list[Any]]],
     return ordered
 
 
+def time_labels(query: StatsQuery) -> list[str]:
+    """Every bucket label of the query's time dimension over its date range (Plausible's
+    include.time_labels), in the format of the dimension's values."""
+    start, stop = query.date_range.start, query.date_range.stop
+    if start is None:
+        return []
+    time = next(d for d in query.dimensions if d in TIME_DIMENSIONS)
+    labels: list[str] = []
+    if time == "time:hour":
+        moment = start.replace(minute=0, second=0, microsecond=0)
+        while moment < stop:
+            labels.append(moment.strftime("%Y-%m-%d %H:00:00"))
+            moment += dt.timedelta(hours=1)
+        return labels
+    day, last = start.date(), (stop - dt.timedelta(microseconds=1)).date()
+    while day <= last:
+        if time == "time:week":
+            label = max(day - dt.timedelta(days=day.weekday()), start.date())
+        elif time == "time:month":
+            label = day.replace(day=1)
+        else:
+            label = day
+        if not labels or labels[-1] != label.isoformat():
+            labels.append(label.isoformat())
+        day += dt.timedelta(days=1)
+    return labels
+
+
 def build_answer(query: StatsQuery, rows: list[Row], *, k: int, context: Context | None = None
                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(results, meta) for merged rows: suppress, compute metrics, order, count, paginate."""
@@ -182,6 +216,10 @@ def build_answer(query: StatsQuery, rows: list[Row], *, k: int, context: Context
     meta: dict[str, Any] = {"suppressed_rows": suppressed, "k": k}
     if query.include_total_rows:
         meta["total_rows"] = len(ordered)
+    if "imports" in dict(query.include):
+        meta["imports_included"] = False  # crumbless has no imported data
+    if query.includes("time_labels"):
+        meta["time_labels"] = time_labels(query)
     if context.revenue is not None and context.revenue.warning:
         code = context.revenue.warning
         meta["metric_warnings"] = {

@@ -16,6 +16,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from contract.errors import BadQuery, StorageError
 from dashboards.goals import Goal, GoalSet
 from dashboards.plan import plan_query
 from dashboards.query import DateRange, StatsQuery, filter_leaves
@@ -38,6 +39,11 @@ class StatsService:
     @property
     def k(self) -> int:
         return self._k
+
+    def now(self) -> dt.datetime:
+        """The service's clock in UTC ("24h" ends at it)."""
+        now = self._clock()
+        return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
 
     def today(self) -> dt.date:
         """Today in UTC by the service's clock; relative date ranges end on it."""
@@ -78,9 +84,23 @@ class StatsService:
                    {"site": query.site_id})
         return GoalSet(tuple(Goal(*row) for row in rows))
 
+    def check_patterns(self, query: StatsQuery) -> None:
+        """Compile every `matches` pattern with ClickHouse's own re2 first, so a bad one is a
+        400 naming it rather than a failed query (503)."""
+        for leaf in filter_leaves(query.filters):
+            if leaf.operator not in ("matches", "matches_not"):
+                continue
+            for pattern in leaf.values:
+                try:
+                    run(self._client, "SELECT match('', {pattern:String})", {"pattern": pattern})
+                except StorageError:
+                    raise BadQuery(f"filters: {pattern[:40]!r} is not a valid re2 regular "
+                                   "expression") from None
+
     def run(self, query: StatsQuery, *, force_raw: bool = False) -> dict[str, Any]:
         """The Stats API response for `query`; `force_raw` skips the rollups (for checks)."""
         query = self.resolve(query)
+        self.check_patterns(query)
         goals = self.goals(query)
         plan = plan_query(query, goals=goals, force_raw=force_raw)
         began = time.perf_counter()

@@ -225,14 +225,21 @@ def test_time_hour_series(shop: Client) -> None:
     ([["not", ["is", "visit:country", ["DE"]]]], [4, 9, 11]),
     ([["or", [["is", "visit:country", ["FR"]], ["is", "visit:country", ["US"]]]]], [4, 9, 11]),
     ([["contains", "event:page", ["pric"]]], [4, 8, 10]),
-    ([["contains", "event:page", ["Pric"]]], None),  # case-sensitive: no match, 0 < k
+    ([["contains", "event:page", ["Pric"]]], [0, 0, 0]),  # case-sensitive: nobody, zeros
+    ([["contains", "event:page", ["Pric"], {"case_sensitive": False}]], [4, 8, 10]),
+    ([["contains_not", "event:page", ["pric", "blog"]]], [11, 14, 14]),
+    ([["matches", "event:page", ["^/(blog|pricing)$"]]], [4, 9, 11]),
+    ([["matches_not", "visit:country", ["^U"]]], [10, 20, 22]),
+    ([["has_done", ["is", "event:name", ["Signup"]]]], [2, 4, 6]),
+    ([["has_not_done", ["is", "event:page", ["/pricing"]]]], [7, 10, 10]),
+    ([["is", "visit:country", ["US"]]], None),  # 1 visitor < k=2: suppressed
     ([["is", "visit:country", ["DE"]], ["is", "event:page", ["/"]]], [7, 10, 10]),
     ([["and", [["is", "visit:country", ["DE"]], ["is", "event:page", ["/"]]]]], [7, 10, 10]),
     ([["is", "event:name", ["Signup"]]], [2, 0, 2]),
     ([["is", "visit:source", ["Direct", "Twitter"]]], [4, 9, 11]),
 ])
 def test_filters(shop: Client, filters: list[Any], expected: list[int] | None) -> None:
-    answer = ask(shop, {"metrics": ["visitors", "pageviews", "events"], "filters": filters})
+    answer = ask(shop, {"metrics": ["visitors", "pageviews", "events"], "filters": filters}, k=2)
     assert table(answer) == ([tuple(expected)] if expected else [])
     assert answer["meta"]["suppressed_rows"] == (0 if expected else 1)
 
@@ -436,6 +443,29 @@ def test_http_bad_json_is_400(http: Any) -> None:
     assert response.status_code == 400
     assert response.get_json() == {"error": "body: not valid JSON"}
     assert post(http, ["a list"]).status_code == 400
+
+
+def test_http_invalid_regular_expression_is_400_not_503(http: Any) -> None:
+    response = post(http, {"site_id": SITE, "metrics": ["visitors"], "date_range": "7d",
+                           "filters": [["matches", "event:page", ["(unclosed"]]]})
+    assert response.status_code == 400
+    assert "is not a valid re2 regular expression" in response.get_json()["error"]
+    backreference = post(http, {"site_id": SITE, "metrics": ["visitors"], "date_range": "7d",
+                                "filters": [["matches", "event:page", ["(a)\\1"]]]})
+    assert backreference.status_code == 400  # re2 has no backreferences: linear time
+
+
+def test_week_and_month_buckets_and_time_labels(shop: Client) -> None:
+    """Weeks start on Monday (2024-03-04) but not before the range; imports are never included."""
+    week = ask(shop, {"metrics": ["visitors", "pageviews"], "dimensions": ["time:week"],
+                      "date_range": ["2024-03-06", "2024-03-12"],
+                      "include": {"time_labels": True, "imports": True}})
+    assert week["meta"]["source"] == "rollup"
+    assert table(week) == [("2024-03-06", 11, 23)]  # 03-09 and 03-10: one week
+    assert week["meta"]["time_labels"] == ["2024-03-06", "2024-03-11"]
+    assert week["meta"]["imports_included"] is False
+    month = ask(shop, {"metrics": ["visitors"], "dimensions": ["time:month"]}, force_raw=True)
+    assert table(month) == [("2024-03-01", 11)]
 
 
 def test_http_unknown_site_is_400(http: Any) -> None:
