@@ -227,12 +227,24 @@ def v3_statements(_s: Settings) -> list[str]:
     ]
 
 
+def v4_statements(_s: Settings) -> list[str]:
+    """Sites answer to an Umami website id and a Matomo idsite; Matomo revenue's currency.
+
+    ADD COLUMN with defaults: every existing row keeps its values and reads as "no mapping"
+    (and USD, Matomo's own default currency for a new website) until `sites add` sets one.
+    """
+    return [
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS umami_website_id String DEFAULT ''",
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS matomo_site_id UInt32 DEFAULT 0",
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS matomo_currency String DEFAULT 'USD'",
+    ]
+
+
 def v5_statements(_s: Settings) -> list[str]:
     """Configured goals per site (Stats API event:goal; no event data, nothing to rewrite).
 
     A row renames a custom-event goal or makes it a revenue goal (`event_name`, `currency`),
     or adds a pageview goal (`page_path`). Every custom event name is a goal without a row.
-    Version 4 belongs to the sites mapping migration of another branch.
     """
     return [
         """CREATE TABLE IF NOT EXISTS goals (
@@ -248,6 +260,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               v2_statements),
     Migration(3, "events: interactive, scroll depth, engaged time; views skip engagement",
               v3_statements),
+    Migration(4, "sites: Umami website id, Matomo site id and Matomo revenue currency",
+              v4_statements),
     Migration(5, "goals: pageview goals, goal names and revenue currencies per site",
               v5_statements),
 )
