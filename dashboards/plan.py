@@ -256,13 +256,13 @@ def _condition_sql(column: str, leaf: Condition, params: _Params) -> str:
     if leaf.operator in ("is", "is_not"):
         test = (f"{column} IN {values}" if sensitive else
                 f"has(arrayMap(v -> lowerUTF8(v), {values}), lowerUTF8({column}))")
-    elif leaf.operator in ("contains", "contains_not", "does_not_contain"):
+    elif leaf.operator in ("contains", "contains_not"):
         position = "position" if sensitive else "positionCaseInsensitiveUTF8"
         test = f"arrayExists(v -> {position}({column}, v) > 0, {values})"
     else:  # matches / matches_not: ClickHouse match() is re2, linear time
         pattern = "v" if sensitive else "concat('(?i)', v)"
         test = f"arrayExists(v -> match({column}, {pattern}), {values})"
-    negative = leaf.operator in ("is_not", "contains_not", "does_not_contain", "matches_not")
+    negative = leaf.operator in ("is_not", "contains_not", "matches_not")
     return f"NOT ({test})" if negative else test
 
 
