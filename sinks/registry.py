@@ -16,7 +16,7 @@ import time
 from clickhouse_connect.driver.client import Client
 
 from contract.errors import BadRequest
-from contract.sites import Site, check_policy, normalise_domain
+from contract.sites import DEFAULT_NO_CONSENT, Site, check_policy, normalise_domain
 from sinks.client import run
 
 KEY_PREFIX = "cbl_"
@@ -71,11 +71,19 @@ class SiteRegistry:
         with self._lock:
             return sorted(self._cache.values(), key=lambda s: s.domain)
 
-    def add(self, domain: str, *, no_consent: str = "anonymous", store_truncated_ip: bool = False,
-            city_geo: bool = False) -> Site:
-        """Register a site, or update its policy if it exists."""
-        site = Site(normalise_domain(domain), check_policy(no_consent), store_truncated_ip,
-                    city_geo)
+    def add(self, domain: str, *, no_consent: str | None = None,
+            store_truncated_ip: bool = False, city_geo: bool = False) -> Site:
+        """Register a site, or update its policy if it exists.
+
+        `no_consent` None keeps an existing site's policy and gives a new site
+        DEFAULT_NO_CONSENT: a changed default never rewrites what a site was given.
+        """
+        domain = normalise_domain(domain)
+        if no_consent is None:
+            self.refresh()
+            existing = self.get(domain)
+            no_consent = existing.no_consent if existing else DEFAULT_NO_CONSENT
+        site = Site(domain, check_policy(no_consent), store_truncated_ip, city_geo)
         self.client.insert("sites", [[site.domain, site.no_consent, int(store_truncated_ip),
                                       int(city_geo), 0, _version()]],
                            column_names=["domain", "no_consent", "store_truncated_ip",
