@@ -52,7 +52,15 @@ class BadQuery(BadRequest):
 
 
 class DropEvent(CrumblessError):
-    """Raised by a pipeline step to drop the event on purpose; the message is the reason."""
+    """Raised by a pipeline step to drop the event on purpose; the message is the reason.
+
+    `kind` is the fixed word the metrics and the `X-Crumbless-Dropped` header carry
+    (`bot` or `consent`); the message may be longer but never holds an IP or user agent.
+    """
+
+    def __init__(self, reason: str, *, kind: str = "consent") -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 class InvalidEvent(CrumblessError):

@@ -93,6 +93,9 @@ class Settings:
     log_durability: str = field(default="fsync", metadata=_meta(
         "fsync: an acknowledged event survives a power loss; flush: survives a process crash",
         choices=("fsync", "flush")))
+    log_level: str = field(default="info", metadata=_meta(
+        "what the server logs: debug adds a line per dropped event (site and reason only)",
+        choices=("debug", "info", "warning", "error")))
     spool_max_bytes: int = field(default=1 << 30, metadata=_meta(
         "disk the local event log/spool may use before the collector answers 503",
         low=1 << 20, high=1 << 40))

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from clickhouse_connect.driver.client import Client
 from flask import Blueprint, Response, jsonify, request
 
-from contract.errors import BadRequest, CrumblessError, StorageError
+from contract.errors import BadRequest, ConfigError, CrumblessError, StorageError
 from contract.settings import Settings
 from contract.sites import normalise_domain
 from sinks.migrations import migrate
@@ -30,6 +30,8 @@ from sinks.retention import RetentionStore
 from sinks.users import UserStore
 
 SERVER_FILE = "server.json"
+SITE_OPTIONS = ("no_consent", "store_truncated_ip", "city_geo", "umami_website_id",
+                "matomo_site_id", "matomo_currency")
 log = logging.getLogger(__name__)
 
 
@@ -56,7 +58,9 @@ class Admin(Protocol):
 
 def _site_dict(site: Any) -> dict[str, Any]:
     return {"domain": site.domain, "no_consent": site.no_consent,
-            "store_truncated_ip": site.store_truncated_ip, "city_geo": site.city_geo}
+            "store_truncated_ip": site.store_truncated_ip, "city_geo": site.city_geo,
+            "umami_website_id": site.umami_website_id, "matomo_site_id": site.matomo_site_id,
+            "matomo_currency": site.matomo_currency}
 
 
 class DirectAdmin:
@@ -137,10 +141,23 @@ class DirectAdmin:
                             kafka_hours=kafka_hours,
                             salt_grace_hours=self.settings.salt_grace_hours,
                             k_anonymity=self.settings.k_anonymity,
-                            geo_enabled=bool(self.settings.geoip_db), storage=storage)
+                            geo=self._geo_level(chosen.city_geo), storage=storage)
         if fmt not in ("md", "html"):
             raise BadRequest("format must be md or html")
         return render_markdown(facts) if fmt == "md" else render_html(facts)
+
+    def _geo_level(self, site_wants_city: bool) -> str:
+        """What the collector looks up for a site, from the configured database's edition."""
+        from collector.geo import has_cities
+        from crumbless.notice import geo_level
+
+        path = self.settings.geoip_db
+        try:
+            cities = bool(path) and has_cities(Path(path))
+        except ValueError as exc:
+            raise ConfigError(f"geoip_db: {exc}") from exc
+        return geo_level(database=bool(path), database_has_cities=cities,
+                         site_wants_city=site_wants_city)
 
     def list_sites(self) -> list[dict[str, Any]]:
         """Every registered site with its policy."""
@@ -250,6 +267,11 @@ class RemoteAdmin:
         """Delete a user."""
         self._call("DELETE", f"/api/admin/users/{urllib.parse.quote(email)}")
 
+    def drain(self, timeout: float) -> bool:
+        """Wait until the server has written every event it accepted; False on timeout."""
+        query = urllib.parse.urlencode({"timeout": timeout})
+        return bool(self._call("POST", f"/api/admin/drain?{query}", {})["drained"])
+
     def privacy_notice(self, site: str | None, fmt: str) -> str:
         """The privacy notice, rendered by the running server."""
         query = urllib.parse.urlencode({k: v for k, v in (("site", site), ("format", fmt)) if v})
@@ -312,7 +334,7 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     @bp.post("/sites")
     def add_site() -> Response:
         raw = body()
-        policy = {k: raw[k] for k in ("no_consent", "store_truncated_ip", "city_geo") if k in raw}
+        policy = {k: raw[k] for k in SITE_OPTIONS if k in raw and raw[k] is not None}
         return jsonify(ops.add_site(str(raw.get("domain", "")), **policy))
 
     @bp.delete("/sites/<domain>")

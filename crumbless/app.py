@@ -63,7 +63,8 @@ def create_app(runtime: Runtime) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 64 * 1024)
     app.register_blueprint(collector_blueprint(
         config=collector_config(settings), anonymiser=runtime.edge.anonymiser,
-        site_for=runtime.sites.get, transport=runtime.transport, metrics=runtime.metrics))
+        site_for=runtime.sites.get, transport=runtime.transport, metrics=runtime.metrics,
+        umami_site=runtime.sites.by_umami_id, matomo_site=runtime.sites.by_matomo_id))
     stats = StatsService(runtime.client, k=settings.k_anonymity, clock=runtime.clock)
     app.register_blueprint(stats_blueprint(stats, authorize=runtime.keys.authorize))
     app.register_blueprint(admin_blueprint(runtime))

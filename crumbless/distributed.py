@@ -60,7 +60,8 @@ class CollectorRuntime:
         app = base_app(self.metrics, lambda: {"spool_backlog": self.transport.backlog})
         app.register_blueprint(collector_blueprint(
             config=collector_config(self.settings), anonymiser=self.edge.anonymiser,
-            site_for=self.sites.get, transport=self.transport, metrics=self.metrics))
+            site_for=self.sites.get, transport=self.transport, metrics=self.metrics,
+            umami_site=self.sites.by_umami_id, matomo_site=self.sites.by_matomo_id))
         return app
 
     def close(self) -> None:

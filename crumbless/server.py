@@ -15,7 +15,9 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.errors import AppImportError
 
+from contract.errors import CrumblessError
 from contract.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,8 +52,12 @@ class AppServer(BaseApplication):
         self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
-        """Build the app in the worker."""
-        app, self._close = self.factory(self.settings)
+        """Build the app in the worker; a failure is one line, not a worker traceback."""
+        try:
+            app, self._close = self.factory(self.settings)
+        except (CrumblessError, OSError, ValueError) as exc:
+            # gunicorn prints an AppImportError's text alone and stops with exit status 4.
+            raise AppImportError(f"crumbless: {exc}") from exc
         log.info("crumbless listening on http://%s:%d", self.settings.host, self.settings.port)
         return app
 

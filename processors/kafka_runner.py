@@ -23,11 +23,11 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from contract.checkpoint import Checkpoint, CheckpointState
 from contract.errors import StorageError
 from contract.metrics import Metrics
 from contract.transport import Record
 from processors.batch import DeadLetter, build_batch
-from processors.checkpoint import Checkpoint, CheckpointState
 from processors.runner import BatchSink, write_batch
 from processors.sessionise import Sessioniser
 

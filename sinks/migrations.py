@@ -228,6 +228,19 @@ def v3_statements(_s: Settings) -> list[str]:
     ]
 
 
+def v4_statements(_s: Settings) -> list[str]:
+    """Sites answer to an Umami website id and a Matomo idsite; Matomo revenue's currency.
+
+    ADD COLUMN with defaults: every existing row keeps its values and reads as "no mapping"
+    (and USD, Matomo's own default currency for a new website) until `sites add` sets one.
+    """
+    return [
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS umami_website_id String DEFAULT ''",
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS matomo_site_id UInt32 DEFAULT 0",
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS matomo_currency String DEFAULT 'USD'",
+    ]
+
+
 def v7_statements(_s: Settings) -> list[str]:
     """Dashboard users, per-site roles, browser sessions and shared links (no event data).
 
@@ -261,7 +274,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               v2_statements),
     Migration(3, "events: interactive, scroll depth, engaged time; views skip engagement",
               v3_statements),
-    # 4-6 are taken by parallel work; 7 creates only its own tables, so order is free.
+    Migration(4, "sites: Umami website id, Matomo site id and Matomo revenue currency",
+              v4_statements),
+    # 5-6 are taken by parallel work; 7 creates only its own tables, so order is free.
     Migration(7, "dashboard users, per-site roles, sessions, shared links", v7_statements),
 )
 

@@ -159,7 +159,8 @@ def ui_blueprint(ctx: UiContext) -> Blueprint:
     def require_user() -> User:
         if g.get("user") is None:
             abort(redirect(url_for("ui.login", next=request.full_path.rstrip("?"))))
-        return g.user
+        user: User = g.user
+        return user
 
     def check_csrf() -> None:
         if not auth.csrf_ok(g.get("csrf_cookie"), request.form.get("csrf")):

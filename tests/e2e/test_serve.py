@@ -30,14 +30,17 @@ def free_port() -> int:
 class Server:
     """A `crumbless serve` subprocess on loopback with its own data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    FAST = {"CRUMBLESS_BATCH_INTERVAL": "0.1", "CRUMBLESS_K_ANONYMITY": "1"}
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.env = self.FAST if env is None else env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "CRUMBLESS_BATCH_INTERVAL": "0.1", "CRUMBLESS_K_ANONYMITY": "1"}
+        env = {**os.environ, **self.env}
         self.proc = subprocess.Popen(
             [*CLI, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
@@ -109,7 +112,7 @@ def test_serve_accepts_a_beacon_and_answers_a_query_and_cli_cooperates(server: S
     # The CLI runs while serve holds the chdb path: it must go through the server.
     assert "registered example.com" in server.cli("sites", "add", "example.com",
                                                   "--no-consent", "full")
-    assert json.loads(server.cli("sites", "list"))[0]["domain"] == "example.com"
+    assert json.loads(server.cli("sites", "list", "--json"))[0]["domain"] == "example.com"
     key = server.cli("keys", "create", "--site", "example.com")
     assert key.startswith("cbl_")
     assert send_pageview(server, "/hello", 1) == 202
@@ -131,7 +134,7 @@ def test_sigterm_drains_every_acknowledged_event_and_data_survives_restart(
     assert server.stop() == 0  # straight after the last 202: the drain must write them all
     assert not (server.data_dir / "server.json").exists()
     # Nothing runs now: the CLI opens the data directory itself.
-    assert json.loads(server.cli("sites", "list"))[0]["domain"] == "example.com"
+    assert json.loads(server.cli("sites", "list", "--json"))[0]["domain"] == "example.com"
     server.start()
     assert pageviews(server, key) == 40
     assert server.stop() == 0

@@ -215,7 +215,7 @@ def test_shared_link_opens_one_site_read_only_behind_its_password_and_can_be_rev
 
 
 def test_empty_site_explains_the_script_tag(ui: Any) -> None:
-    app, runtime, users = ui
+    app, _, users = ui
     users.grant("owner@shop.example", "other.example", "owner")
     client, _ = login(app, "owner@shop.example")
     html = client.get("/sites/other.example", base_url=BASE).get_data(as_text=True)
