@@ -74,9 +74,9 @@ def live_days(show: dict[str, Any], site: str) -> dict[str, int]:
 # the notice states for it (GDPR Art. 6(1)(f) legitimate interest, 6(1)(a) consent).
 NO_CONSENT_WORDING: dict[str, dict[str, str]] = {
     "full": {
-        "what": "if your browser sends no consent choice at all (this site runs no consent "
-                "banner for analytics), your visit is counted with the daily identifier "
-                "described above, which cannot recognise you on another day.",
+        "what": "Without an explicit refusal, visits are counted with the daily identifier "
+                "described above, which cannot recognise you on another day: this is what "
+                "happens when your browser sends no consent choice at all.",
         "basis": "We count visits on the basis of our legitimate interest in knowing how "
                  "this site is used (GDPR Art. 6(1)(f)): no cookies, no profile, an "
                  "identifier that is unlinkable after a day, and only totals are reported. "
@@ -85,7 +85,7 @@ NO_CONSENT_WORDING: dict[str, dict[str, str]] = {
                  "identifier.",
     },
     "anonymous": {
-        "what": "unless you have agreed to analytics, your page view is counted without "
+        "what": "**Without your consent,** your page view is counted without "
                 "any identifier: it adds to totals, but cannot be linked to your other "
                 "page views, not even within the same day.",
         "basis": "We count visits with the daily identifier only with your consent (GDPR "
@@ -94,8 +94,7 @@ NO_CONSENT_WORDING: dict[str, dict[str, str]] = {
                  "legitimate interest (Art. 6(1)(f)).",
     },
     "drop": {
-        "what": "unless you have agreed to analytics, nothing about your visit is "
-                "recorded.",
+        "what": "**Without your consent,** nothing about your visit is recorded.",
         "basis": "We measure visits only with your consent (GDPR Art. 6(1)(a)), which you "
                  "can withdraw at any time.",
     },
@@ -164,7 +163,7 @@ def render_markdown(f: NoticeFacts) -> str:
         "`DNT: 1` or `Sec-GPC: 1`, your visit is never counted with an identifier"
         + (" and is not recorded at all." if site.no_consent == "drop" else
            "; it only adds to anonymous totals."),
-        f"- **Without a consent signal:** {no_consent['what']}",
+        f"- {no_consent['what']}",
         "- **If you refuse analytics** where a consent choice is offered (the "
         "\"analytics\" category), your visit is never counted with an identifier"
         + (" and is not recorded at all." if site.no_consent == "drop" else

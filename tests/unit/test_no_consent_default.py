@@ -18,7 +18,7 @@ def notice(policy: str) -> str:
     return render_markdown(NoticeFacts(
         site=Site("a.com", policy), days={"raw": 30, "sessions": 30, "hourly": 90,
                                           "daily": 760, "ids": 30},
-        kafka_hours=None, salt_grace_hours=2, k_anonymity=5, geo_enabled=False,
+        kafka_hours=None, salt_grace_hours=2, k_anonymity=5, geo="none",
         storage="our own server"))
 
 
