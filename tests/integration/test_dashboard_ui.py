@@ -230,3 +230,55 @@ def test_logout_revokes_the_session(ui: Any) -> None:
     page = client.get("/sites", base_url=BASE).get_data(as_text=True)
     assert client.post("/logout", base_url=BASE, data={"csrf": csrf_of(page)}).status_code == 302
     assert client.get("/sites", base_url=BASE).status_code == 302
+
+
+def test_sites_add_keeps_an_existing_sites_policy(ui: Any) -> None:
+    _, runtime, _ = ui
+    runtime.sites.add("legacy.example", no_consent="anonymous")
+    assert runtime.sites.add("legacy.example", city_geo=True).no_consent == "anonymous"
+    assert runtime.sites.add("new.example").no_consent == "full"
+
+
+def test_retention_page_previews_then_applies_only_after_confirmation_and_audits(
+        ui: Any) -> None:
+    app, runtime, _ = ui
+    client, _ = login(app, "admin@example.com")
+    page = client.get("/admin/retention?site=shop.example", base_url=BASE)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "rollup_daily" in html and "Privacy notice of shop.example" in html
+    form = {"csrf": csrf_of(html), "site": "shop.example", "tier": "raw", "days": "0"}
+    refused = client.post("/admin/retention/plan", base_url=BASE, data=form)
+    assert refused.status_code == 400  # the same guard as `crumbless retention plan`
+    form["days"] = "20"
+    preview = client.post("/admin/retention/plan", base_url=BASE, data=form)
+    assert "Preview: raw for shop.example: 30 → 20 days" in preview.get_data(as_text=True)
+    unconfirmed = client.post("/admin/retention/apply", base_url=BASE, data=form)
+    assert unconfirmed.status_code == 400
+    assert runtime.retention.policy().for_site("shop.example").raw == 30
+    started = client.post("/admin/retention/apply", base_url=BASE, data={**form,
+                                                                          "confirm": "yes"})
+    assert started.status_code == 302
+    job_url = started.headers["Location"] + ".json"
+    import time
+    deadline = time.monotonic() + 60
+    while (state := client.get(job_url, base_url=BASE).get_json())["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert state["state"] == "done", state
+    runtime.retention.invalidate()
+    assert runtime.retention.policy().for_site("shop.example").raw == 20
+    audit = runtime.retention.audit()
+    assert audit[0]["actor"] == "admin@example.com (web)" and audit[0]["new"] == 20
+
+
+def test_privacy_notice_page_is_rendered_from_the_live_policy(ui: Any) -> None:
+    app, runtime, _ = ui
+    client, _ = login(app, "owner@shop.example")
+    html = client.get("/sites/shop.example/privacy-notice", base_url=BASE).get_data(
+        as_text=True)
+    assert "legitimate interest" in html and "Art. 6(1)(f)" in html
+    runtime.sites.add("shop.example", no_consent="drop")
+    html = client.get("/sites/shop.example/privacy-notice", base_url=BASE).get_data(
+        as_text=True)
+    assert "only with your consent" in html and "legitimate interest" not in html
