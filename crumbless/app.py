@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from collector.app import CollectorConfig, collector_blueprint
+from collector.tracker import tracker_blueprint
 from contract.metrics import Metrics
 from contract.settings import Settings
 from crumbless.admin import admin_blueprint
@@ -65,6 +66,7 @@ def create_app(runtime: Runtime) -> Flask:
         config=collector_config(settings), anonymiser=runtime.edge.anonymiser,
         site_for=runtime.sites.get, transport=runtime.transport, metrics=runtime.metrics,
         umami_site=runtime.sites.by_umami_id, matomo_site=runtime.sites.by_matomo_id))
+    app.register_blueprint(tracker_blueprint())
     stats = StatsService(runtime.client, k=settings.k_anonymity, clock=runtime.clock)
     app.register_blueprint(stats_blueprint(stats, authorize=runtime.keys.authorize))
     app.register_blueprint(admin_blueprint(runtime))

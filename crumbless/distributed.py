@@ -19,6 +19,7 @@ from flask import Flask
 from collector.app import collector_blueprint
 from collector.edge import PrivacyEdge
 from collector.salts import SaltStore
+from collector.tracker import tracker_blueprint
 from contract.metrics import Metrics
 from contract.settings import Settings
 from contract.transports.kafka import KafkaTransport
@@ -62,6 +63,7 @@ class CollectorRuntime:
             config=collector_config(self.settings), anonymiser=self.edge.anonymiser,
             site_for=self.sites.get, transport=self.transport, metrics=self.metrics,
             umami_site=self.sites.by_umami_id, matomo_site=self.sites.by_matomo_id))
+        app.register_blueprint(tracker_blueprint())
         return app
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_serve import free_port
+from tests.e2e.harness import free_port
 
 CLI = [sys.executable, "-m", "crumbless.cli"]
 ADMIN = [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_serve import Server
+from tests.e2e.harness import Server
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -57,7 +57,7 @@ def test_migration_4_keeps_every_site_and_its_answers_and_adds_empty_mappings(
     assert [s["domain"] for s in before] == ["a.example", "b.example"]
 
     assert cli(data_dir, "migrate") == "applied migrations: [4]"
-    after = json.loads(cli(data_dir, "sites", "list"))
+    after = json.loads(cli(data_dir, "sites", "list", "--json"))
     assert [{k: s[k] for k in before[0]} for s in after] == before
     assert all((s["umami_website_id"], s["matomo_site_id"], s["matomo_currency"]) ==
                ("", 0, "USD") for s in after)
@@ -73,6 +73,6 @@ def test_migration_4_keeps_every_site_and_its_answers_and_adds_empty_mappings(
                            timeout=120)
     assert taken.returncode == 2
     assert "Matomo site id 3 is already mapped to a.example" in taken.stderr
-    mapped = {s["domain"]: s for s in json.loads(cli(data_dir, "sites", "list"))}
+    mapped = {s["domain"]: s for s in json.loads(cli(data_dir, "sites", "list", "--json"))}
     assert {k: mapped["a.example"][k] for k in before[0]} == before[0]
     assert mapped["b.example"]["no_consent"] == "drop"  # untouched by the refused change
