@@ -1,15 +1,14 @@
 """Browser fixtures for the dashboard tests: Debian's chromium, a real `crumbless serve`.
 
-Chromium comes from Debian (`apt-get install chromium`, done here when missing and we are
-root) and is driven by Playwright with executable_path: no browser is downloaded. Without
-it the tests fail with one line saying what to install; they are never skipped.
+Chromium is the e2e session's (tests/e2e/conftest.py: Debian's package, installed with
+apt-get when missing and we are root, driven by Playwright with executable_path; no
+browser download). Without it the tests fail with one line saying what to install.
 Screenshots go to tests/e2e/ui/artifacts/ (gitignored).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,39 +20,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_serve import free_port
+from tests.e2e.harness import free_port
 
-CHROMIUM = "/usr/bin/chromium"
 CLI = [sys.executable, "-m", "crumbless.cli"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-def ensure_chromium() -> str:
-    """The path of Debian's chromium, installed with apt-get when missing and we are root."""
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    apt = shutil.which("apt-get")
-    if os.geteuid() == 0 and apt:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run([apt, "update", "-q"], capture_output=True, env=env, timeout=900)
-        subprocess.run([apt, "install", "-y", "-q", "chromium"], capture_output=True, env=env,
-                       timeout=900)
-    if not Path(CHROMIUM).exists():
-        raise AssertionError("Chromium is missing: run `apt-get install -y chromium` (as root)")
-    return CHROMIUM
-
-
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian chromium under Playwright."""
-    executable = ensure_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True,
-                                              args=["--no-sandbox"])
-        yield launched
-        launched.close()
+def browser(chromium: Any) -> Any:
+    """The e2e session's headless Debian chromium (tests/e2e/conftest.py, ensure_chromium)."""
+    return chromium
 
 
 class Serve:
