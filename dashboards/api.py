@@ -67,7 +67,7 @@ def stats_blueprint(service: StatsService, *, authorize: Authorize) -> Blueprint
                 return _error(401, "Authorization: unknown or revoked API key")
             if not allowed:
                 return _error(403, "site_id: this API key has no access to this site")
-            stats_query = parse_query(body, today=service.today())
+            stats_query = parse_query(body, today=service.today(), now=service.now())
             if not service.site_exists(stats_query.site_id):
                 return _error(400, "site_id: unknown site")
             return jsonify(service.run(stats_query)), 200

@@ -16,9 +16,11 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from contract.errors import BadQuery, StorageError
+from dashboards.goals import Goal, GoalSet
 from dashboards.plan import plan_query
-from dashboards.query import DateRange, StatsQuery
-from dashboards.results import build_answer, merge_rows
+from dashboards.query import DateRange, StatsQuery, filter_leaves
+from dashboards.results import Context, build_answer, merge_rows, totals_by_group
 from sinks.client import run
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,11 @@ class StatsService:
     @property
     def k(self) -> int:
         return self._k
+
+    def now(self) -> dt.datetime:
+        """The service's clock in UTC ("24h" ends at it)."""
+        now = self._clock()
+        return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
 
     def today(self) -> dt.date:
         """Today in UTC by the service's clock; relative date ranges end on it."""
@@ -63,15 +70,50 @@ class StatsService:
             start = stop - dt.timedelta(days=1)
         return dataclasses.replace(query, date_range=DateRange(min(start, stop), stop))
 
+    def goals(self, query: StatsQuery) -> GoalSet:
+        """The site's configured goals (latest version of each), if the query needs goals."""
+        needs = ("event:goal" in query.dimensions
+                 or any(leaf.dimension == "event:goal" for leaf in filter_leaves(query.filters))
+                 or any(m in ("total_revenue", "average_revenue") for m in query.metrics))
+        if not needs:
+            return GoalSet()
+        rows = run(self._client, "SELECT display_name, argMax(event_name, version),"
+                   " argMax(page_path, version), argMax(currency, version)"
+                   " FROM goals WHERE site = {site:String} GROUP BY display_name"
+                   " HAVING argMax(deleted, version) = 0 ORDER BY display_name",
+                   {"site": query.site_id})
+        return GoalSet(tuple(Goal(*row) for row in rows))
+
+    def check_patterns(self, query: StatsQuery) -> None:
+        """Compile every `matches` pattern with ClickHouse's own re2 first, so a bad one is a
+        400 naming it rather than a failed query (503)."""
+        for leaf in filter_leaves(query.filters):
+            if leaf.operator not in ("matches", "matches_not"):
+                continue
+            for pattern in leaf.values:
+                try:
+                    run(self._client, "SELECT match('', {pattern:String})", {"pattern": pattern})
+                except StorageError:
+                    raise BadQuery(f"filters: {pattern[:40]!r} is not a valid re2 regular "
+                                   "expression") from None
+
     def run(self, query: StatsQuery, *, force_raw: bool = False) -> dict[str, Any]:
         """The Stats API response for `query`; `force_raw` skips the rollups (for checks)."""
         query = self.resolve(query)
-        plan = plan_query(query, force_raw=force_raw)
+        self.check_patterns(query)
+        goals = self.goals(query)
+        plan = plan_query(query, goals=goals, force_raw=force_raw)
         began = time.perf_counter()
         parts = [(statement.measures, run(self._client, statement.sql, statement.parameters))
                  for statement in plan.statements]
         rows = merge_rows(parts, len(query.dimensions))
-        results, meta = build_answer(query, rows, k=self._k)
+        totals = {d.metric: (d.dimensions, totals_by_group(
+            d.dimensions, run(self._client, d.statement.sql, d.statement.parameters)))
+            for d in plan.denominators}
+        goal_position = (query.dimensions.index("event:goal")
+                         if "event:goal" in query.dimensions else -1)
+        context = Context(totals, plan.revenue, goals, goal_position)
+        results, meta = build_answer(query, rows, k=self._k, context=context)
         log.debug("stats query site=%s source=%s table=%s rows=%d suppressed=%d in %.1f ms",
                   query.site_id, plan.source, plan.table, len(rows), meta["suppressed_rows"],
                   (time.perf_counter() - began) * 1000)

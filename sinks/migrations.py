@@ -241,6 +241,20 @@ def v4_statements(_s: Settings) -> list[str]:
     ]
 
 
+def v5_statements(_s: Settings) -> list[str]:
+    """Configured goals per site (Stats API event:goal; no event data, nothing to rewrite).
+
+    A row renames a custom-event goal or makes it a revenue goal (`event_name`, `currency`),
+    or adds a pageview goal (`page_path`). Every custom event name is a goal without a row.
+    """
+    return [
+        """CREATE TABLE IF NOT EXISTS goals (
+    site String, display_name String, event_name String, page_path String,
+    currency LowCardinality(String), deleted UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY (site, display_name)""",
+    ]
+
+
 def v7_statements(_s: Settings) -> list[str]:
     """Dashboard users, per-site roles, browser sessions and shared links (no event data).
 
@@ -276,7 +290,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               v3_statements),
     Migration(4, "sites: Umami website id, Matomo site id and Matomo revenue currency",
               v4_statements),
-    # 5-6 are taken by parallel work; 7 creates only its own tables, so order is free.
+    Migration(5, "goals: pageview goals, goal names and revenue currencies per site",
+              v5_statements),
+    # 6 is taken by parallel work; 7 creates only its own tables, so order is free.
     Migration(7, "dashboard users, per-site roles, sessions, shared links", v7_statements),
 )
 

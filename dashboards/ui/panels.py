@@ -273,10 +273,16 @@ def comparison_labels(state: DashboardState) -> list[str]:
     return [(first + dt.timedelta(days=i)).isoformat() for i in range(days)]
 
 
-def format_metric(metric: str, value: float | None) -> str:
+def format_metric(metric: str, value: Any) -> str:
     """A metric as a marketer reads it: 1.2k, 43%, 1m 05s, 2.31."""
     if value is None:
         return "\u2013"  # an en dash: no value
+    if isinstance(value, dict):  # money: {"short", "long", "value", "currency"} (Stats API)
+        if isinstance(value.get("long"), str):
+            return str(value["long"])
+        amount = value.get("value")
+        return f"{amount:,.2f} {value.get('currency', '')}".strip() \
+            if isinstance(amount, int | float) else "\u2013"
     if metric == "bounce_rate" or metric == "conversion_rate":
         return f"{value:g}%"
     if metric == "visit_duration":

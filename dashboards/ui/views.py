@@ -98,6 +98,8 @@ class Viewer:
 
 def csv_cell(value: Any) -> str:
     """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    if isinstance(value, dict):  # revenue: its amount, the currency in its own cell is lost
+        value = f"{value.get('value')} {value.get('currency', '')}".strip()
     text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 

@@ -92,6 +92,23 @@ def test_engagement_events_add_no_visitor_event_or_rollup_row(chdb: Any, databas
 
 
 
+def test_goals_table_starts_empty_and_every_custom_event_is_a_goal(chdb: Any,
+                                                                  database: str) -> None:
+    """Schema 5 adds configured goals; stored events answer event:goal without any row."""
+    client: Client = chdb.client
+    settings = Settings(database=database, raw_ttl_days=3650, sessions_ttl_days=3650,
+                        hourly_ttl_days=3650, daily_ttl_days=3650)
+    migrate(client, settings, upto=4)
+    client.insert("sites", [[SITE, "anonymous", 0, 0, 0, 1]],
+                  column_names=["domain", "no_consent", "store_truncated_ip", "city_geo",
+                                "deleted", "version"])
+    shop_traffic().write(client)
+    assert migrate(client, settings) == [m.version for m in MIGRATIONS if m.version > 4]
+    assert client.query("SELECT count() FROM goals").result_rows == [(0,)]
+    answer = ask(client, {"metrics": ["visitors", "events"], "dimensions": ["event:goal"]})
+    assert answer["results"] == [{"metrics": [2, 2], "dimensions": ["Signup"]}]
+
+
 def test_dashboard_users_roles_and_links_survive_an_upgrade(chdb: Any, database: str) -> None:
     """Migration 7 adds only its own tables: rows written there outlive later migrations."""
     from sinks.users import UserStore
