@@ -39,6 +39,10 @@ def ui(make_runtime: Any) -> Any:
              url="https://shop.example/")
     send(beacons, ip="192.0.2.99", domain="shop.example", ua=FIREFOX,
          url="https://shop.example" + EVIL)
+    for i in range(5):  # 5 of the 6 Google visitors buy: 5 × 10.00 EUR
+        send(beacons, ip=f"198.51.100.{i + 1}", domain="shop.example", name="Purchase",
+             url="https://shop.example/pricing", referrer="https://www.google.com/",
+             revenue={"amount": "10.00", "currency": "EUR"})
     assert runtime.processor.drain(30)
     users = UserStore(runtime.client)
     users.add_user("owner@shop.example", hash_password(PASSWORD))
@@ -282,3 +286,21 @@ def test_privacy_notice_page_is_rendered_from_the_live_policy(ui: Any) -> None:
     html = client.get("/sites/shop.example/privacy-notice", base_url=BASE).get_data(
         as_text=True)
     assert "only with your consent" in html and "legitimate interest" not in html
+
+
+def test_goals_panel_shows_conversions_rate_and_revenue_from_the_query_layer(ui: Any) -> None:
+    """5 of 12 visitors did Purchase: 41.7 % conversion (5/12), 50.00 EUR revenue."""
+    app, runtime, _ = ui
+    # Purchase made a revenue goal in EUR (goals table of migration 5; no CLI for it yet).
+    runtime.client.insert("goals", [["shop.example", "Purchase", "Purchase", "", "EUR", 0, 1]],
+                          column_names=["site", "display_name", "event_name", "page_path",
+                                        "currency", "deleted", "version"])
+    client, _ = login(app, "owner@shop.example")
+    html = client.get("/sites/shop.example?period=day", base_url=BASE).get_data(as_text=True)
+    goals = html.split('id="panel-goals"')[1].split("</section>")[0]
+    cells = re.findall(r'<td class="num">([^<]+)</td>', goals)
+    assert "Purchase" in goals and cells[:3] == ["5", "5", "41.7%"], cells
+    revenue = html.split('id="panel-revenue"')[1].split("</section>")[0]
+    assert "Purchase" in revenue and "50.00" in revenue
+    events = html.split('id="panel-events"')[1].split("</section>")[0]
+    assert "Purchase" in events and "pageview" not in events
