@@ -39,7 +39,7 @@ def ui(make_runtime: Any) -> Any:
              url="https://shop.example/")
     send(beacons, ip="192.0.2.99", domain="shop.example", ua=FIREFOX,
          url="https://shop.example" + EVIL)
-    for i in range(5):  # 5 of the 6 Google visitors buy: 5 × 10.00 EUR
+    for i in range(5):  # 5 of the 6 Google visitors buy: 5 times 10.00 EUR
         send(beacons, ip=f"198.51.100.{i + 1}", domain="shop.example", name="Purchase",
              url="https://shop.example/pricing", referrer="https://www.google.com/",
              revenue={"amount": "10.00", "currency": "EUR"})
