@@ -79,13 +79,18 @@ def collector_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
 
 
 def dashboard_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
-    """Factory for `crumbless dashboard`: the Stats API over ClickHouse."""
+    """Factory for `crumbless dashboard`: the Stats API and the web UI over ClickHouse."""
+    from crumbless.webui import register_ui
+
     client = connect(settings.dsn, settings.database)
     metrics = Metrics()
-    keys = ApiKeys(client, SiteRegistry(client))
+    sites = SiteRegistry(client)
+    keys = ApiKeys(client, sites)
     app = base_app(metrics, lambda: {})
-    app.register_blueprint(stats_blueprint(
-        StatsService(client, k=settings.k_anonymity, clock=utc_now), authorize=keys.authorize))
+    stats = StatsService(client, k=settings.k_anonymity, clock=utc_now)
+    app.register_blueprint(stats_blueprint(stats, authorize=keys.authorize))
+    register_ui(app, client=client, settings=settings, stats=stats, sites=sites,
+                retention=RetentionStore(client, settings, sites.domains), clock=utc_now)
     return app, lambda: None
 
 
