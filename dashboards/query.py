@@ -21,6 +21,11 @@ METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
 # Metrics that only exist per visit (sessions table); Plausible forbids them with event:* dims.
 VISIT_METRICS = frozenset({"visits", "views_per_visit", "bounce_rate", "visit_duration"})
 
+# Event dimensions that bounce_rate, visit_duration and views_per_visit may break down by, over
+# the visits that had such an event (Plausible's docs: "with the exception of event:page and
+# event:hostname"); `visits` goes with every event dimension.
+PAGE_DIMENSIONS = frozenset({"event:page", "event:hostname"})
+
 # Metrics Plausible only answers with an event:page dimension or filter (per-page engagement),
 # with an event:goal dimension or filter (conversions), or with a breakdown (percentage).
 PAGE_METRICS = frozenset({"scroll_depth", "time_on_page"})
@@ -30,7 +35,9 @@ REVENUE_METRICS = frozenset({"total_revenue", "average_revenue"})
 EVENT_DIMENSIONS = ("event:page", "event:name", "event:hostname", "event:goal")
 PROPS_PREFIX = "event:props:"  # event:props:<key>: a custom property of the event
 MAX_PROP_KEY = 300
-VISIT_DIMENSIONS = (*VISIT_DIMENSION_COLUMNS, "visit:entry_page", "visit:exit_page")
+VISIT_DIMENSIONS = (*VISIT_DIMENSION_COLUMNS, "visit:entry_page", "visit:exit_page",
+                    "visit:entry_page_hostname", "visit:exit_page_hostname",
+                    "visit:country_name", "visit:region_name", "visit:city_name")
 TIME_DIMENSIONS = ("time:day", "time:hour", "time:week", "time:month")
 DIMENSION_ALIASES = {"time": "time:day"}
 DIMENSIONS = EVENT_DIMENSIONS + VISIT_DIMENSIONS + TIME_DIMENSIONS
@@ -183,11 +190,12 @@ def parse_query(raw: Any, *, today: dt.date, now: dt.datetime | None = None) -> 
     metrics = _metrics(raw["metrics"])
     dimensions = _dimensions(raw.get("dimensions", []))
     for dimension in dimensions:
-        if is_event_dimension(dimension):
+        if is_event_dimension(dimension) and dimension not in PAGE_DIMENSIONS:
             for i, metric in enumerate(metrics):
-                if metric in VISIT_METRICS:
+                if metric in VISIT_METRICS - {"visits"}:
                     raise BadQuery(f"metrics[{i}]: '{metric}' is a visit metric and cannot be "
-                                   f"combined with the event dimension '{dimension}'")
+                                   f"combined with the event dimension '{dimension}' (only "
+                                   "with event:page and event:hostname)")
     filters = tuple(_filter(f, f"filters[{i}]", 0)
                     for i, f in enumerate(_list(raw.get("filters", []), "filters")))
     _metric_requirements(metrics, dimensions, filters)

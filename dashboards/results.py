@@ -146,8 +146,9 @@ def metric_value(metric: str, row: Row, context: Context | None = None) -> Any:
         visits = row.get("engaged_visits")
         return _ratio_half_up(row.get("engaged_ms"), 1000 * visits) if visits else 0
     visits = row.get("visits")
-    if metric == "bounce_rate":
-        return _ratio_half_up(100 * row.get("bounces"), visits) if visits > 0 else 0
+    if metric == "bounce_rate":  # over the visits that entered on the page, where one is set
+        entered = row.get("bounce_visits") if "bounce_visits" in row.measures else visits
+        return _ratio_half_up(100 * row.get("bounces"), entered) if entered > 0 else 0
     if metric == "visit_duration":
         return _ratio_half_up(row.get("duration"), visits) if visits > 0 else 0
     if metric == "views_per_visit":

@@ -44,7 +44,7 @@ ROLLUP_DIMENSIONS: tuple[tuple[str, str | None, str | None], ...] = (
     ("visit:entry_page", None, "entry_page"),
     ("visit:exit_page", None, "exit_page"),
     *((a.dimension, a.column, a.column) for a in VISIT_ATTRIBUTES
-      if a.dimension and a.since == 1),
+      if a.dimension and a.since == 1 and a.rollup),
 )
 
 VISIT_COLUMNS = visit_columns_ddl(1)

@@ -1,0 +1,166 @@
+"""Plausible parity of the Stats API on real chdb: named geography, browser and OS versions,
+entry/exit hostnames, Plausible's value vocabularies (filters included, rollup = raw), and
+visit metrics broken down by event:page and props.
+
+Data: the reference shop traffic (tests/integration/test_stats_api.py) plus, for the
+vocabularies, four visits on 2024-03-08 with user-agent, UTM and referrer fields set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from contract.errors import BadQuery
+from dashboards.query import parse_query
+from tests.integration.test_stats_api import (  # noqa: F401 (fixtures)
+    SITE,
+    TODAY,
+    ask,
+    shop,
+    shop_traffic,
+    stats_client,
+    stats_db,
+    table,
+)
+
+D8 = dt.datetime(2024, 3, 8, 9, tzinfo=dt.UTC)
+CLIENT_COLUMNS = ["os", "os_version", "browser", "browser_version", "device", "referrer",
+                  "referrer_source", "utm_source", "country", "region", "city"]
+# (os, os version, browser, browser version, device, referrer, source, utm_source, geo...)
+CLIENTS: list[tuple[str, ...]] = [
+    ("macOS", "14.4", "Safari", "17.4", "Desktop", "https://www.news.example/a/?x=1",
+     "news.example", "", "DE", "DE-BE", "Berlin"),
+    ("Linux", "", "Firefox", "124.0", "Desktop", "http://blog.example/", "blog.example",
+     "newsletter", "DE", "DE-BY", "Munich"),
+    ("Linux", "", "Edge", "122.0", "", "", "", "", "US", "US-CA", "San Francisco"),
+    ("ChromeOS", "", "Samsung Internet", "", "Mobile", "", "", "", "", "", ""),
+]
+
+
+@pytest.fixture
+def clients(stats_db: Client) -> Client:  # noqa: F811 (the imported fixture)
+    """One single-pageview visit per CLIENTS row (visitors 101-104), on 2024-03-08."""
+    events, sessions = [], []
+    for n, attrs in enumerate(CLIENTS):
+        ts = D8 + dt.timedelta(minutes=n)
+        events.append([SITE, ts, "pageview", 101 + n, 2001 + n, SITE, "/", *attrs])
+        sessions.append([SITE, 2001 + n, 101 + n, 1, ts, ts, SITE, "/", "/", 1, 1, 0, 1,
+                         *attrs])
+    stats_db.insert("events", events, column_names=["site", "ts", "name", "visitor_id",
+                                                    "session_id", "hostname", "pathname",
+                                                    *CLIENT_COLUMNS])
+    stats_db.insert("sessions", sessions, column_names=[
+        "site", "session_id", "visitor_id", "sign", "start", "end", "hostname", "entry_page",
+        "exit_page", "pageviews", "events", "duration", "is_bounce", *CLIENT_COLUMNS])
+    return stats_db
+
+
+def both(client: Client, body: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The table of an answer, asserting the rollup and the raw tables give the same."""
+    served, raw = ask(client, body), ask(client, body, force_raw=True)
+    assert table(served) == table(raw), body
+    return table(served)
+
+
+@pytest.mark.parametrize(("dimension", "expected"), [
+    ("visit:os", [("GNU/Linux", 2), ("Chrome OS", 1), ("Mac", 1)]),
+    ("visit:browser", [("Firefox", 1), ("Microsoft Edge", 1), ("Safari", 1),
+                       ("Samsung Browser", 1)]),
+    ("visit:device", [("Desktop", 2), ("(not set)", 1), ("Mobile", 1)]),
+    ("visit:utm_source", [("(not set)", 3), ("newsletter", 1)]),
+    ("visit:source", [("Direct / None", 2), ("blog.example", 1), ("news.example", 1)]),
+    ("visit:referrer", [("Direct / None", 2), ("blog.example", 1), ("news.example/a", 1)]),
+    ("visit:country_name", [("Germany", 2), ("", 1), ("United States", 1)]),
+    ("visit:region_name", [("", 1), ("Bayern", 1), ("Berlin", 1), ("California", 1)]),
+    ("visit:city_name", [("", 1), ("Berlin", 1), ("Munich", 1), ("San Francisco", 1)]),
+])
+def test_dimensions_answer_plausibles_vocabulary(clients: Client, dimension: str,
+                                                 expected: list[tuple[Any, ...]]) -> None:
+    body = {"metrics": ["visitors"], "dimensions": [dimension],
+            "date_range": ["2024-03-08", "2024-03-08"]}
+    assert both(clients, body) == expected
+
+
+@pytest.mark.parametrize(("filters", "visitors"), [
+    ([["is", "visit:os", ["GNU/Linux"]]], 2),
+    ([["is", "visit:os", ["Linux"]]], 0),  # crumbless's stored name is not a documented value
+    ([["is", "visit:os", ["gnu/linux"], {"case_sensitive": False}]], 2),
+    ([["is", "visit:browser", ["Microsoft Edge", "Safari"]]], 2),
+    ([["is", "visit:utm_source", ["(not set)"]]], 3),
+    ([["is", "visit:source", ["Direct / None"]]], 2),
+    ([["is", "visit:country_name", ["Germany"]]], 2),
+    ([["is_not", "visit:country_name", [""]]], 3),
+    ([["contains", "visit:referrer", ["news.example"]]], 1),
+    ([["is", "visit:region_name", ["Bayern"]]], 1),  # ISO 3166-2 names are local
+])
+def test_filters_match_documented_values(clients: Client, filters: list[Any],
+                                         visitors: int) -> None:
+    body = {"metrics": ["visitors"], "filters": filters,
+            "date_range": ["2024-03-08", "2024-03-08"]}
+    assert both(clients, body) == [(visitors,)]
+
+
+def test_named_country_is_served_from_the_rollup(clients: Client) -> None:
+    answer = ask(clients, {"metrics": ["visitors"], "dimensions": ["visit:country_name"],
+                           "filters": [["is", "visit:country", ["DE"]]],
+                           "date_range": ["2024-03-08", "2024-03-08"]})
+    assert answer["meta"]["source"] == "rollup"
+    assert table(answer) == [("Germany", 2)]
+
+
+def test_versions_and_hostnames_are_served_raw(clients: Client) -> None:
+    """browser/OS versions are not rollup dimensions (views of schema 1): meta says raw."""
+    answer = ask(clients, {"metrics": ["visitors"], "dimensions": ["visit:browser",
+                                                                   "visit:browser_version"],
+                           "date_range": ["2024-03-08", "2024-03-08"]})
+    assert answer["meta"]["source"] == "raw"
+    assert table(answer) == [("Firefox", "124.0", 1), ("Microsoft Edge", "122.0", 1),
+                             ("Safari", "17.4", 1), ("Samsung Browser", "(not set)", 1)]
+    by_os = ask(clients, {"metrics": ["visitors"], "dimensions": ["visit:os_version"],
+                          "filters": [["is", "visit:os", ["Mac"]]],
+                          "date_range": ["2024-03-08", "2024-03-08"]})
+    assert table(by_os) == [("14.4", 1)]
+    hosts = ask(clients, {"metrics": ["visitors", "visits"],
+                          "dimensions": ["visit:entry_page_hostname"],
+                          "date_range": ["2024-03-08", "2024-03-08"]})
+    assert table(hosts) == [(SITE, 4, 4)]
+    exits = ask(clients, {"metrics": ["visitors"], "filters": [
+        ["is", "visit:exit_page_hostname", [SITE]]],
+        "date_range": ["2024-03-08", "2024-03-08"]})
+    assert table(exits) == [(4,)]
+
+
+def test_new_dimensions_are_k_suppressed(clients: Client) -> None:
+    answer = ask(clients, {"metrics": ["visitors"], "dimensions": ["visit:os"],
+                           "date_range": ["2024-03-08", "2024-03-08"]}, k=2)
+    assert table(answer) == [("GNU/Linux", 2)]
+    assert answer["meta"]["suppressed_rows"] == 2
+
+
+def test_visit_metrics_by_page_count_visits_that_viewed_it(shop: Client) -> None:  # noqa: F811
+    """"/": all 14 visits, 10 of them bounced on it (each entered on "/"); /pricing: the
+    3 FR visits and the US one, none entered there (bounce rate 0), 60 s each."""
+    answer = ask(shop, {"metrics": ["visitors", "visits", "bounce_rate", "visit_duration",
+                                    "pageviews"], "dimensions": ["event:page"]})
+    assert table(answer) == [("/", 11, 14, 71, 17, 14), ("/pricing", 4, 4, 0, 60, 8),
+                             ("/blog", 1, 1, 0, 60, 1)]
+    only = ask(shop, {"metrics": ["visits", "bounce_rate"], "dimensions": ["event:page"],
+                      "filters": [["is", "event:page", ["/blog"]]]})
+    assert table(only) == [("/blog", 1, 0)]
+
+
+def test_visits_by_event_name_and_props(shop: Client) -> None:  # noqa: F811
+    answer = ask(shop, {"metrics": ["visits", "visitors"], "dimensions": ["event:name"]})
+    assert table(answer) == [("pageview", 14, 11), ("Signup", 2, 2)]
+    props = ask(shop, {"metrics": ["visits"], "dimensions": ["event:props:plan"]})
+    assert table(props) == [("(none)", 14)]
+
+
+def test_bounce_rate_with_a_props_dimension_is_a_400() -> None:
+    with pytest.raises(BadQuery, match="event:page and event:hostname"):
+        parse_query({"site_id": SITE, "metrics": ["bounce_rate"], "date_range": "7d",
+                     "dimensions": ["event:props:plan"]}, today=TODAY)
