@@ -14,6 +14,7 @@ from typing import Any
 
 from contract.errors import BadQuery
 from contract.rows import VISIT_DIMENSION_COLUMNS
+from dashboards.compare import Comparison, parse_comparison
 
 METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
            "visit_duration", "events", "scroll_depth", "time_on_page", "percentage",
@@ -52,7 +53,7 @@ RELATIVE_RANGES = ("day", "24h", "7d", "28d", "30d", "91d", "month", "6mo", "12m
 QUERY_KEYS = ("site_id", "metrics", "date_range", "dimensions", "filters", "order_by",
               "pagination", "include")
 # imports: crumbless imports nothing, so meta.imports_included is false when asked.
-INCLUDE_KEYS = ("total_rows", "imports", "time_labels")
+INCLUDE_KEYS = ("total_rows", "imports", "time_labels", "comparisons")
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 10_000
 MAX_FILTER_DEPTH = 8
@@ -144,13 +145,16 @@ class StatsQuery:
     offset: int = 0
     include_total_rows: bool = False
     include: tuple[tuple[str, bool], ...] = ()  # the include options as given, for the echo
+    comparison: Comparison | None = None  # include.comparisons
 
     def includes(self, option: str) -> bool:
         return dict(self.include).get(option, False)
 
     def echo(self) -> dict[str, Any]:
         """The normalised query as the response's `query` member."""
-        include = dict(self.include)
+        include: dict[str, Any] = dict(self.include)
+        if self.comparison is not None:
+            include["comparisons"] = self.comparison.echo()
         return {
             "site_id": self.site_id,
             "metrics": list(self.metrics),
@@ -200,7 +204,12 @@ def parse_query(raw: Any, *, today: dt.date, now: dt.datetime | None = None) -> 
                     for i, f in enumerate(_list(raw.get("filters", []), "filters")))
     _metric_requirements(metrics, dimensions, filters)
     limit, offset = _pagination(raw.get("pagination", {}))
-    include = _include(raw.get("include", {}))
+    raw_include = raw.get("include", {})
+    comparison = None
+    if isinstance(raw_include, Mapping) and raw_include.get("comparisons") is not None:
+        comparison = parse_comparison(raw_include["comparisons"])
+        raw_include = {k: v for k, v in raw_include.items() if k != "comparisons"}
+    include = _include(raw_include)
     if dict(include).get("time_labels") and not any(d in TIME_DIMENSIONS for d in dimensions):
         raise BadQuery("include.time_labels: needs a time dimension")
     return StatsQuery(
@@ -214,6 +223,7 @@ def parse_query(raw: Any, *, today: dt.date, now: dt.datetime | None = None) -> 
         offset=offset,
         include_total_rows=dict(include).get("total_rows", False),
         include=include,
+        comparison=comparison,
     )
 
 

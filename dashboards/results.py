@@ -210,6 +210,11 @@ def build_answer(query: StatsQuery, rows: list[Row], *, k: int, context: Context
     """(results, meta) for merged rows: suppress, compute metrics, order, count, paginate."""
     context = context or Context()
     kept, suppressed = suppress(rows, k=k, applies=suppression_applies(query))
+    if (query.comparison is not None and len(query.dimensions) == 1
+            and query.dimensions[0] in TIME_DIMENSIONS):
+        # Plausible: a compared time series has a row per bucket, zeros where nothing was
+        seen = {row.dimensions for row in kept}
+        kept += [Row((label,)) for label in time_labels(query) if (label,) not in seen]
     computed = [(row.dimensions, [metric_value(m, row, context) for m in query.metrics])
                 for row in kept]
     ordered = order_rows(computed, query)

@@ -17,10 +17,21 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from contract.errors import BadQuery, StorageError
+from dashboards.compare import change, comparison_days
 from dashboards.goals import Goal, GoalSet
 from dashboards.plan import plan_query
-from dashboards.query import DateRange, StatsQuery, filter_leaves
-from dashboards.results import Context, build_answer, merge_rows, totals_by_group
+from dashboards.query import MAX_LIMIT, TIME_DIMENSIONS, DateRange, StatsQuery, filter_leaves
+from dashboards.results import (
+    Context,
+    Row,
+    build_answer,
+    merge_rows,
+    metric_value,
+    suppress,
+    suppression_applies,
+    time_labels,
+    totals_by_group,
+)
 from sinks.client import run
 
 log = logging.getLogger(__name__)
@@ -97,13 +108,10 @@ class StatsService:
                     raise BadQuery(f"filters: {pattern[:40]!r} is not a valid re2 regular "
                                    "expression") from None
 
-    def run(self, query: StatsQuery, *, force_raw: bool = False) -> dict[str, Any]:
-        """The Stats API response for `query`; `force_raw` skips the rollups (for checks)."""
-        query = self.resolve(query)
-        self.check_patterns(query)
+    def _measure(self, query: StatsQuery, force_raw: bool) -> tuple[list[Row], Context, str]:
+        """Rows of base measures, the metrics' context and the source that answered."""
         goals = self.goals(query)
         plan = plan_query(query, goals=goals, force_raw=force_raw)
-        began = time.perf_counter()
         parts = [(statement.measures, run(self._client, statement.sql, statement.parameters))
                  for statement in plan.statements]
         rows = merge_rows(parts, len(query.dimensions))
@@ -112,10 +120,62 @@ class StatsService:
             for d in plan.denominators}
         goal_position = (query.dimensions.index("event:goal")
                          if "event:goal" in query.dimensions else -1)
-        context = Context(totals, plan.revenue, goals, goal_position)
+        return rows, Context(totals, plan.revenue, goals, goal_position), plan.source
+
+    def run(self, query: StatsQuery, *, force_raw: bool = False) -> dict[str, Any]:
+        """The Stats API response for `query`; `force_raw` skips the rollups (for checks)."""
+        query = self.resolve(query)
+        self.check_patterns(query)
+        began = time.perf_counter()
+        rows, context, source = self._measure(query, force_raw)
         results, meta = build_answer(query, rows, k=self._k, context=context)
-        log.debug("stats query site=%s source=%s table=%s rows=%d suppressed=%d in %.1f ms",
-                  query.site_id, plan.source, plan.table, len(rows), meta["suppressed_rows"],
+        if query.comparison is not None:
+            source = self._compare(query, results, force_raw, source)
+        log.debug("stats query site=%s source=%s rows=%d suppressed=%d in %.1f ms",
+                  query.site_id, source, len(rows), meta["suppressed_rows"],
                   (time.perf_counter() - began) * 1000)
-        return {"results": results, "meta": {**meta, "source": plan.source},
+        return {"results": results, "meta": {**meta, "source": source},
                 "query": query.echo()}
+
+    def _compare(self, query: StatsQuery, results: list[dict[str, Any]], force_raw: bool,
+                 source: str) -> str:
+        """Add Plausible's `comparison` member to every result row (in place); the source.
+
+        The comparison period is k-suppressed like the main one: a compared row below k
+        answers null metrics and null change (its count is not released), a row the
+        comparison period does not have answers zeros, as Plausible's.
+        """
+        assert query.comparison is not None and query.date_range.start is not None
+        first = query.date_range.start.date()
+        last = (query.date_range.stop - dt.timedelta(microseconds=1)).date()
+        new_first, new_last = comparison_days(query.comparison, first, last, self.today())
+        other = dataclasses.replace(
+            query, comparison=None, offset=0, limit=MAX_LIMIT, include_total_rows=False,
+            date_range=DateRange(_midnight(new_first), _midnight(new_last) + dt.timedelta(1)))
+        rows, context, other_source = self._measure(other, force_raw)
+        kept, _ = suppress(rows, k=self._k, applies=suppression_applies(other))
+        released = {row.dimensions: [metric_value(m, row, context) for m in other.metrics]
+                    for row in kept}
+        withheld = {row.dimensions for row in rows} - set(released)
+        time_index = next((i for i, d in enumerate(query.dimensions) if d in TIME_DIMENSIONS),
+                          None)
+        labels = (dict(zip(time_labels(query), time_labels(other), strict=False))
+                  if time_index is not None else {})
+        empty = [metric_value(m, Row(()), context) for m in query.metrics]
+        for result in results:
+            dims = [labels.get(v) if i == time_index else v
+                    for i, v in enumerate(result["dimensions"])]
+            key = tuple(str(d) for d in dims)
+            if key in withheld:
+                metrics: list[Any] = [None] * len(query.metrics)
+            else:
+                metrics = released.get(key, empty)
+            result["comparison"] = {
+                "dimensions": dims, "metrics": metrics,
+                "change": [change(m, old, new) for m, old, new
+                           in zip(query.metrics, metrics, result["metrics"], strict=True)]}
+        return "rollup" if {source, other_source} == {"rollup"} else "raw"
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)

@@ -164,3 +164,64 @@ def test_bounce_rate_with_a_props_dimension_is_a_400() -> None:
     with pytest.raises(BadQuery, match="event:page and event:hostname"):
         parse_query({"site_id": SITE, "metrics": ["bounce_rate"], "date_range": "7d",
                      "dimensions": ["event:props:plan"]}, today=TODAY)
+
+
+def test_comparison_previous_period_with_change(shop: Client) -> None:  # noqa: F811
+    """2024-03-10 against 2024-03-09: 4 visitors vs 10 (-60 %), bounce 100 vs 60 (+40)."""
+    answer = ask(shop, {"metrics": ["visitors", "bounce_rate"], "date_range": "day",
+                        "include": {"comparisons": {"mode": "previous_period"}}})
+    assert answer["results"] == [{"metrics": [4, 100], "dimensions": [], "comparison": {
+        "dimensions": [], "metrics": [10, 60], "change": [-60, 40]}}]
+    assert answer["query"]["include"] == {"comparisons": {"mode": "previous_period"}}
+
+
+def test_comparison_by_dimension_custom_range_and_time_series(shop: Client) -> None:  # noqa: F811
+    answer = ask(shop, {"metrics": ["visitors"], "dimensions": ["visit:country"],
+                        "date_range": ["2024-03-10", "2024-03-10"],
+                        "include": {"comparisons": {"mode": "custom",
+                                                    "date_range": ["2024-03-09", "2024-03-09"]}}})
+    assert answer["results"] == [{"metrics": [4], "dimensions": ["DE"], "comparison": {
+        "dimensions": ["DE"], "metrics": [6], "change": [-33]}}]
+    series = ask(shop, {"metrics": ["visitors"], "dimensions": ["time:day"],
+                        "date_range": ["2024-03-10", "2024-03-11"],
+                        "include": {"comparisons": {"mode": "previous_period"}}})
+    # the range runs past today (03-10): Plausible compares only up to today, so the
+    # previous period is 03-09 alone and 03-11 (a filler row of zeros) has no counterpart
+    assert [(r["dimensions"], r["metrics"], r["comparison"]) for r in series["results"]] == [
+        (["2024-03-10"], [4], {"dimensions": ["2024-03-09"], "metrics": [10], "change": [-60]}),
+        (["2024-03-11"], [0], {"dimensions": [None], "metrics": [0], "change": [0]})]
+
+
+def test_compared_rows_below_k_release_no_number(shop: Client) -> None:  # noqa: F811
+    """FR had 3 visitors on 03-09: with k=4 its comparison is withheld (null), not 0."""
+    answer = ask(shop, {"metrics": ["visitors"], "dimensions": ["visit:country"],
+                        "date_range": ["2024-03-10", "2024-03-10"],
+                        "include": {"comparisons": {"mode": "year_over_year"}}}, k=4)
+    assert answer["results"][0]["comparison"] == {"dimensions": ["DE"], "metrics": [0],
+                                                  "change": [100]}
+    shifted = ask(shop, {"metrics": ["visitors"], "dimensions": ["visit:country"],
+                         "filters": [["is", "visit:country", ["FR"]]],
+                         "date_range": ["2024-03-08", "2024-03-10"],
+                         "include": {"comparisons": {"mode": "custom",
+                                                     "date_range": ["2024-03-09",
+                                                                    "2024-03-09"]}}}, k=3)
+    assert shifted["results"][0]["comparison"]["metrics"] == [3]
+    hidden = ask(shop, {"metrics": ["visitors"], "dimensions": ["visit:country"],
+                        "date_range": ["2024-03-09", "2024-03-10"],
+                        "include": {"comparisons": {"mode": "custom",
+                                                    "date_range": ["2024-03-09",
+                                                                   "2024-03-09"]}}}, k=4)
+    compared = {tuple(r["dimensions"]): r["comparison"]["metrics"] for r in hidden["results"]}
+    assert compared == {("DE",): [6]}  # FR (3) is suppressed in the main period as well
+
+
+@pytest.mark.parametrize(("mode", "match", "expected"), [
+    ("previous_period", False, ("2024-02-26", "2024-03-03")),
+    ("year_over_year", False, ("2023-03-05", "2023-03-11")),
+    ("year_over_year", True, ("2023-03-06", "2023-03-12")),  # Monday as 2024-03-04
+])
+def test_comparison_periods(mode: str, match: bool, expected: tuple[str, str]) -> None:
+    from dashboards.compare import Comparison, comparison_days
+    days = comparison_days(Comparison(mode, match_day_of_week=match), dt.date(2024, 3, 4),
+                           dt.date(2024, 3, 10), TODAY)
+    assert (days[0].isoformat(), days[1].isoformat()) == expected
