@@ -93,13 +93,16 @@ SESSION_ONLY = frozenset({"visit:entry_page", "visit:exit_page", "visit:entry_pa
 NOT_FROM_ROLLUP = frozenset({"visit:exit_page"})  # see the module docstring
 GOAL_FILTER_DIMENSIONS = ("event:goal",)  # and event:props:*: left out of conversion totals
 
+# Buckets in the site's IANA zone ({tz:String}, a constant to ClickHouse), DST included.
 TIME_EXPRESSIONS = {
-    "time:day": "toString(toDate({col}))",
-    "time:hour": "formatDateTime(toStartOfHour({col}), '%Y-%m-%d %H:00:00', 'UTC')",
-    # Plausible: weeks start on Monday, but never before the range's first day
-    "time:week": "toString(greatest(toMonday(toDate({col})), {{start_day:Date}}))",
-    "time:month": "toString(toStartOfMonth(toDate({col})))",
+    "time:day": "toString(toDate({col}, {{tz:String}}))",
+    "time:hour": ("formatDateTime(toStartOfHour({col}, {{tz:String}}), '%Y-%m-%d %H:00:00',"
+                  " {{tz:String}})"),
+    # Plausible: weeks start on Monday, but never before the range's first (local) day
+    "time:week": "toString(greatest(toMonday(toDate({col}, {{tz:String}})), {{start_day:Date}}))",
+    "time:month": "toString(toStartOfMonth(toDate({col}, {{tz:String}})))",
 }
+UTC_ZONES = frozenset({"UTC", "Etc/UTC"})
 TS = "DateTime64(3, 'UTC')"
 
 
@@ -150,10 +153,15 @@ def rollup_target(query: StatsQuery) -> tuple[str, str] | None:
     times = [d for d in query.dimensions if d in TIME_DIMENSIONS]
     filtered = {base_dimension(d) for d in filter_dimensions(query.filters)}
     whole_days, whole_hours = query.date_range.whole_days(), query.date_range.whole_hours()
-    if not query.filters and not dims and times != ["time:day"]:  # site totals by hour
-        if not times and whole_days:
+    utc = query.date_range.timezone in UTC_ZONES
+    if not query.filters and not dims and (times != ["time:day"] or not utc):
+        if not times and whole_days and utc:
             return ("rollup_daily", "")  # fewer rows to merge than hourly
+        # Another zone: UTC hours folded into its local days, hours, weeks, months (DST
+        # included); a zone off by a fraction of an hour cuts no whole hours: raw.
         return ("rollup_hourly", "") if whole_hours else None
+    if not utc:  # rollup_daily's days are UTC days
+        return None
     if len(set(dims)) > 1 or times == ["time:hour"] or not whole_days:
         return None
     if has_behaviour(query.filters):
@@ -306,15 +314,16 @@ def _rollup_statement(query: StatsQuery, table: str, dim: str) -> Statement:
         "duration": "sum(duration)", "visit_pageviews": "sum(visit_pageviews)",
     }
     measures = tuple(m for m in MEASURES if m in needed_measures(query))
-    col = "day" if table == "rollup_daily" else "hour"
+    col = "toDateTime(day, 'UTC')" if table == "rollup_daily" else "hour"
+    local = {"tz": query.date_range.timezone, "start_day": query.date_range.first_day()}
     if table == "rollup_hourly":
         params = _Params({"site": query.site_id, "start_hour": start, "stop_hour": stop,
-                          "start_day": start.date()})
+                          **local})
         where = ("site = {site:String} AND hour >= {start_hour:DateTime('UTC')}"
                  " AND hour < {stop_hour:DateTime('UTC')}")
     else:
         params = _Params({"site": query.site_id, "dim": dim, "first_day": start.date(),
-                          "stop_day": stop.date(), "start_day": start.date()})
+                          "stop_day": stop.date(), **local})
         where = ("site = {site:String} AND day >= {first_day:Date} AND day < {stop_day:Date}"
                  " AND dim = {dim:String}")
         if query.filters:
@@ -354,7 +363,8 @@ def _raw_plan(query: StatsQuery, goals: GoalSet, revenue: Revenue | None) -> Pla
 def _raw_params(query: StatsQuery, goals: GoalSet) -> _Params:
     start, stop = _bounds(query)
     return _Params({
-        "site": query.site_id, "start": start, "stop": stop, "start_day": start.date(),
+        "site": query.site_id, "start": start, "stop": stop,
+        "start_day": query.date_range.first_day(), "tz": query.date_range.timezone,
         # Sessions may start up to a day before an event of theirs, events may follow a
         # session's start by up to a day: the cross-table subqueries widen their windows.
         "session_start": start - dt.timedelta(days=1), "event_stop": stop + dt.timedelta(days=1),

@@ -180,21 +180,25 @@ def order_rows(rows: list[tuple[tuple[str, ...], list[Any]]],
 def time_labels(query: StatsQuery) -> list[str]:
     """Every bucket label of the query's time dimension over its date range (Plausible's
     include.time_labels), in the format of the dimension's values."""
-    start, stop = query.date_range.start, query.date_range.stop
+    span = query.date_range
+    start, stop = span.start, span.stop
     if start is None:
         return []
     time = next(d for d in query.dimensions if d in TIME_DIMENSIONS)
     labels: list[str] = []
-    if time == "time:hour":
+    if time == "time:hour":  # local hours: 23 on a spring-forward day, 25 in autumn
         moment = start.replace(minute=0, second=0, microsecond=0)
         while moment < stop:
-            labels.append(moment.strftime("%Y-%m-%d %H:00:00"))
+            hour = span.local(moment).strftime("%Y-%m-%d %H:00:00")
+            if hour not in labels[-2:]:
+                labels.append(hour)
             moment += dt.timedelta(hours=1)
         return labels
-    day, last = start.date(), (stop - dt.timedelta(microseconds=1)).date()
+    first = span.first_day()
+    day, last = first, span.last_day()
     while day <= last:
         if time == "time:week":
-            label = max(day - dt.timedelta(days=day.weekday()), start.date())
+            label = max(day - dt.timedelta(days=day.weekday()), first)
         elif time == "time:month":
             label = day.replace(day=1)
         else:

@@ -225,3 +225,83 @@ def test_comparison_periods(mode: str, match: bool, expected: tuple[str, str]) -
     days = comparison_days(Comparison(mode, match_day_of_week=match), dt.date(2024, 3, 4),
                            dt.date(2024, 3, 10), TODAY)
     assert (days[0].isoformat(), days[1].isoformat()) == expected
+
+
+BERLIN_VISITS = [  # (visitor, UTC start): local Berlin day in the comment
+    (201, dt.datetime(2024, 3, 30, 22, 30, tzinfo=dt.UTC)),  # 03-30 23:30 CET
+    (202, dt.datetime(2024, 3, 30, 23, 30, tzinfo=dt.UTC)),  # 03-31 00:30 CET
+    (203, dt.datetime(2024, 3, 31, 21, 30, tzinfo=dt.UTC)),  # 03-31 23:30 CEST
+    (204, dt.datetime(2024, 3, 31, 22, 30, tzinfo=dt.UTC)),  # 04-01 00:30 CEST
+]
+
+
+@pytest.fixture
+def berlin(stats_db: Client) -> Client:  # noqa: F811 (the imported fixture)
+    """The site in Europe/Berlin, four visits around the change to summer time (03-31)."""
+    from tests.integration.test_stats_api import Traffic
+    stats_db.insert("sites", [[SITE, "anonymous", 0, 0, "Europe/Berlin", 0, 2]],
+                    column_names=["domain", "no_consent", "store_truncated_ip", "city_geo",
+                                  "timezone", "deleted", "version"])
+    traffic = Traffic()
+    for visitor, start in BERLIN_VISITS:
+        traffic.visit(visitor, start, ["/"], country="DE", source="Google")
+    traffic.write(stats_db)
+    return stats_db
+
+
+def ask_berlin(client: Client, body: dict[str, Any], *, force_raw: bool = False,
+               now: dt.datetime = dt.datetime(2024, 4, 1, 12, tzinfo=dt.UTC)) -> dict[str, Any]:
+    from dashboards.stats import StatsService
+    service = StatsService(client, k=1, clock=lambda: now)
+    tz = service.site_timezone(SITE)
+    assert tz == "Europe/Berlin"
+    return service.run(parse_query({"site_id": SITE, **body}, today=service.today(tz),
+                                   now=service.now(), timezone=tz), force_raw=force_raw)
+
+
+def test_days_are_the_sites_local_days_across_dst(berlin: Client) -> None:
+    body = {"metrics": ["visitors"], "date_range": ["2024-03-31", "2024-03-31"],
+            "dimensions": ["time:day"]}
+    answer = ask_berlin(berlin, body)
+    assert answer["meta"]["timezone"] == "Europe/Berlin"
+    assert answer["meta"]["source"] == "rollup"  # hourly rollup folded into local days
+    assert table(answer) == [("2024-03-31", 2)]
+    assert table(ask_berlin(berlin, body, force_raw=True)) == [("2024-03-31", 2)]
+    assert answer["query"]["date_range"] == ["2024-03-31T00:00:00+01:00",
+                                             "2024-03-31T23:59:59+02:00"]
+    week = ask_berlin(berlin, {"metrics": ["visitors"], "date_range": "7d",
+                               "dimensions": ["time:day"]})
+    assert table(week) == [("2024-03-30", 1), ("2024-03-31", 2), ("2024-04-01", 1)]
+    assert table(ask_berlin(berlin, {"metrics": ["visitors"], "date_range": "day"})) == [(1,)]
+
+
+def test_local_hours_across_dst_and_breakdowns_served_raw(berlin: Client) -> None:
+    hours = ask_berlin(berlin, {"metrics": ["visitors"], "date_range": ["2024-03-31",
+                                                                        "2024-03-31"],
+                                "dimensions": ["time:hour"], "include": {"time_labels": True}})
+    assert table(hours) == [("2024-03-31 00:00:00", 1), ("2024-03-31 23:00:00", 1)]
+    labels = hours["meta"]["time_labels"]
+    assert len(labels) == 23 and "2024-03-31 02:00:00" not in labels  # the skipped hour
+    by_country = ask_berlin(berlin, {"metrics": ["visitors"], "dimensions": ["visit:country"],
+                                     "date_range": ["2024-03-31", "2024-03-31"]})
+    assert by_country["meta"]["source"] == "raw"  # rollup_daily's days are UTC days
+    assert table(by_country) == [("DE", 2)]
+
+
+def test_comparison_in_the_sites_zone(berlin: Client) -> None:
+    answer = ask_berlin(berlin, {"metrics": ["visitors"], "date_range": ["2024-04-01",
+                                                                         "2024-04-01"],
+                                 "include": {"comparisons": {"mode": "previous_period"}}})
+    assert answer["results"][0]["comparison"] == {"dimensions": [], "metrics": [2],
+                                                  "change": [-50]}
+
+
+def test_sites_add_sets_and_keeps_the_timezone(stats_db: Client) -> None:  # noqa: F811
+    from contract.errors import BadRequest
+    from sinks.registry import SiteRegistry
+    registry = SiteRegistry(stats_db)
+    assert registry.add("tz.example", timezone="America/New_York").timezone == \
+        "America/New_York"
+    assert registry.add("tz.example", city_geo=True).timezone == "America/New_York"
+    with pytest.raises(BadRequest, match="IANA"):
+        registry.add("tz.example", timezone="Mars/Olympus")
