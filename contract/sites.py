@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 
 from contract.errors import BadRequest
@@ -29,6 +30,7 @@ class Site:
     umami_website_id: str = ""  # the Umami website id (lowercase UUID) it answers to; "" = none
     matomo_site_id: int = 0  # the Matomo idsite it answers to; 0 = none
     matomo_currency: str = "USD"  # ISO 4217 code of Matomo revenue (Matomo hits carry none)
+    timezone: str = "UTC"  # IANA zone of its reports (Stats API days); retention stays UTC
 
 
 def normalise_domain(domain: str) -> str:
@@ -75,4 +77,19 @@ def check_currency(code: str) -> str:
     cleaned = str(code).strip().upper()
     if not re.fullmatch(r"[A-Z]{3}", cleaned):
         raise BadRequest(f"currency {str(code)[:20]!r} is not a 3-letter ISO 4217 code")
+    return cleaned
+
+
+def check_timezone(name: str) -> str:
+    """An IANA time zone name known to the system's tz database; BadRequest naming it."""
+    cleaned = str(name).strip()
+    if cleaned in ("UTC", "Etc/UTC", ""):
+        return "UTC"
+    try:
+        if "/" not in cleaned and cleaned not in ("GMT",):
+            raise ValueError(cleaned)
+        zoneinfo.ZoneInfo(cleaned)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise BadRequest(f"time zone {cleaned[:60]!r} is not an IANA zone such as "
+                         "Europe/Berlin") from None
     return cleaned

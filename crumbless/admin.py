@@ -31,7 +31,7 @@ from sinks.users import UserStore
 
 SERVER_FILE = "server.json"
 SITE_OPTIONS = ("no_consent", "store_truncated_ip", "city_geo", "umami_website_id",
-                "matomo_site_id", "matomo_currency")
+                "matomo_site_id", "matomo_currency", "timezone")
 log = logging.getLogger(__name__)
 
 
@@ -60,7 +60,7 @@ def _site_dict(site: Any) -> dict[str, Any]:
     return {"domain": site.domain, "no_consent": site.no_consent,
             "store_truncated_ip": site.store_truncated_ip, "city_geo": site.city_geo,
             "umami_website_id": site.umami_website_id, "matomo_site_id": site.matomo_site_id,
-            "matomo_currency": site.matomo_currency}
+            "matomo_currency": site.matomo_currency, "timezone": site.timezone}
 
 
 class DirectAdmin:

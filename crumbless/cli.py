@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     sites_sub = sites.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = _command(sites_sub, "add", STORAGE, usage="DOMAIN [--no-consent POLICY] "
                    "[--store-truncated-ip] [--city-geo] [--umami-website-id UUID] "
-                   "[--matomo-site-id N] [--matomo-currency CODE]",
+                   "[--matomo-site-id N] [--matomo-currency CODE] [--timezone ZONE]",
                    help="register or update a site")
     add.add_argument("domain")
     add.add_argument("--no-consent", choices=("drop", "anonymous", "full"), default=None,
@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--matomo-currency", metavar="CODE",
                      help="ISO 4217 currency of Matomo revenue, which carries none "
                           "(default: keep the current one; USD for a new site)")
+    add.add_argument("--timezone", metavar="ZONE",
+                     help="IANA time zone of the site's reports, e.g. Europe/Berlin: its days, "
+                          "weeks, months and comparisons (default: keep the current one; UTC "
+                          "for a new site)")
     listing = _command(sites_sub, "list", STORAGE, usage="[--json]", help="list registered sites")
     listing.add_argument("--json", action="store_true", help="print JSON")
     remove = _command(sites_sub, "remove", STORAGE, usage="DOMAIN", help="unregister a site")
@@ -263,7 +267,7 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
                 print(f"topic {topic}: retention.ms={config['retention.ms']}")
     elif args.command == "sites" and args.action == "add":
         mapping = {k: getattr(args, k) for k in ("umami_website_id", "matomo_site_id",
-                                                 "matomo_currency")
+                                                 "matomo_currency", "timezone")
                    if getattr(args, k) is not None}
         site = admin.add_site(args.domain, no_consent=args.no_consent,
                               store_truncated_ip=args.store_truncated_ip,

@@ -51,6 +51,7 @@ from dashboards.query import (
     is_props,
     prop_key,
 )
+from dashboards.vocabulary import NAMED, base_dimension, display_sql
 from sinks.migrations import ROLLUP_DIMENSIONS
 
 MEASURES = ("visitors", "pageviews", "events", "visits", "bounces", "duration",
@@ -79,21 +80,29 @@ RATIO_METRICS = ("percentage", "conversion_rate", "group_conversion_rate")
 NO_GOALS = GoalSet()
 ROLLUP_DIMENSION_NAMES = frozenset(dim for dim, _, _ in ROLLUP_DIMENSIONS if dim)
 
+_NAMED_COLUMNS = {named: VISIT_DIMENSION_COLUMNS[base] for named, (base, _) in NAMED.items()}
 EVENT_COLUMNS = {"event:page": "pathname", "event:name": "name", "event:hostname": "hostname",
-                 **VISIT_DIMENSION_COLUMNS}
+                 **VISIT_DIMENSION_COLUMNS, **_NAMED_COLUMNS}
+# A visit's hostname is its entry page's; crumbless keeps no separate exit hostname.
 SESSION_COLUMNS = {"visit:entry_page": "entry_page", "visit:exit_page": "exit_page",
-                   **VISIT_DIMENSION_COLUMNS}
-SESSION_ONLY = frozenset({"visit:entry_page", "visit:exit_page"})
+                   "visit:entry_page_hostname": "hostname",
+                   "visit:exit_page_hostname": "hostname",
+                   **VISIT_DIMENSION_COLUMNS, **_NAMED_COLUMNS}
+SESSION_ONLY = frozenset({"visit:entry_page", "visit:exit_page", "visit:entry_page_hostname",
+                          "visit:exit_page_hostname"})
 NOT_FROM_ROLLUP = frozenset({"visit:exit_page"})  # see the module docstring
 GOAL_FILTER_DIMENSIONS = ("event:goal",)  # and event:props:*: left out of conversion totals
 
+# Buckets in the site's IANA zone ({tz:String}, a constant to ClickHouse), DST included.
 TIME_EXPRESSIONS = {
-    "time:day": "toString(toDate({col}))",
-    "time:hour": "formatDateTime(toStartOfHour({col}), '%Y-%m-%d %H:00:00', 'UTC')",
-    # Plausible: weeks start on Monday, but never before the range's first day
-    "time:week": "toString(greatest(toMonday(toDate({col})), {{start_day:Date}}))",
-    "time:month": "toString(toStartOfMonth(toDate({col})))",
+    "time:day": "toString(toDate({col}, {{tz:String}}))",
+    "time:hour": ("formatDateTime(toStartOfHour({col}, {{tz:String}}), '%Y-%m-%d %H:00:00',"
+                  " {{tz:String}})"),
+    # Plausible: weeks start on Monday, but never before the range's first (local) day
+    "time:week": "toString(greatest(toMonday(toDate({col}, {{tz:String}})), {{start_day:Date}}))",
+    "time:month": "toString(toStartOfMonth(toDate({col}, {{tz:String}})))",
 }
+UTC_ZONES = frozenset({"UTC", "Etc/UTC"})
 TS = "DateTime64(3, 'UTC')"
 
 
@@ -139,15 +148,21 @@ def filter_dimensions(nodes: tuple[FilterNode, ...]) -> set[str]:
 
 def rollup_target(query: StatsQuery) -> tuple[str, str] | None:
     """("rollup_daily", dim) or ("rollup_hourly", "") if a rollup can serve, else None."""
-    dims = [d for d in query.dimensions if d not in TIME_DIMENSIONS]
+    # A named dimension (visit:country_name) reads its base dimension's rows (visit:country).
+    dims = [base_dimension(d) for d in query.dimensions if d not in TIME_DIMENSIONS]
     times = [d for d in query.dimensions if d in TIME_DIMENSIONS]
-    filtered = filter_dimensions(query.filters)
+    filtered = {base_dimension(d) for d in filter_dimensions(query.filters)}
     whole_days, whole_hours = query.date_range.whole_days(), query.date_range.whole_hours()
-    if not query.filters and not dims and times != ["time:day"]:  # site totals by hour
-        if not times and whole_days:
+    utc = query.date_range.timezone in UTC_ZONES
+    if not query.filters and not dims and (times != ["time:day"] or not utc):
+        if not times and whole_days and utc:
             return ("rollup_daily", "")  # fewer rows to merge than hourly
+        # Another zone: UTC hours folded into its local days, hours, weeks, months (DST
+        # included); a zone off by a fraction of an hour cuts no whole hours: raw.
         return ("rollup_hourly", "") if whole_hours else None
-    if len(dims) > 1 or times == ["time:hour"] or not whole_days:
+    if not utc:  # rollup_daily's days are UTC days
+        return None
+    if len(set(dims)) > 1 or times == ["time:hour"] or not whole_days:
         return None
     if has_behaviour(query.filters):
         return None
@@ -299,23 +314,24 @@ def _rollup_statement(query: StatsQuery, table: str, dim: str) -> Statement:
         "duration": "sum(duration)", "visit_pageviews": "sum(visit_pageviews)",
     }
     measures = tuple(m for m in MEASURES if m in needed_measures(query))
-    col = "day" if table == "rollup_daily" else "hour"
-    select = [*(f"{TIME_EXPRESSIONS.get(d, 'value').format(col=col)} AS d{i}"
-                for i, d in enumerate(query.dimensions)),
-              *(f"{exprs[m]} AS m_{m}" for m in measures)]
+    col = "toDateTime(day, 'UTC')" if table == "rollup_daily" else "hour"
+    local = {"tz": query.date_range.timezone, "start_day": query.date_range.first_day()}
     if table == "rollup_hourly":
         params = _Params({"site": query.site_id, "start_hour": start, "stop_hour": stop,
-                          "start_day": start.date()})
+                          **local})
         where = ("site = {site:String} AND hour >= {start_hour:DateTime('UTC')}"
                  " AND hour < {stop_hour:DateTime('UTC')}")
     else:
         params = _Params({"site": query.site_id, "dim": dim, "first_day": start.date(),
-                          "stop_day": stop.date(), "start_day": start.date()})
+                          "stop_day": stop.date(), **local})
         where = ("site = {site:String} AND day >= {first_day:Date} AND day < {stop_day:Date}"
                  " AND dim = {dim:String}")
         if query.filters:
-            where += " AND " + _tree_sql(query.filters,
-                                         lambda leaf: _condition_sql("value", leaf, params))
+            where += " AND " + _tree_sql(query.filters, lambda leaf: _condition_sql(
+                display_sql(leaf.dimension, "value", params.bind), leaf, params))
+    select = [*(f"{TIME_EXPRESSIONS[d].format(col=col) if d in TIME_DIMENSIONS else display_sql(d, 'value', params.bind)} AS d{i}"  # noqa: E501
+                for i, d in enumerate(query.dimensions)),
+              *(f"{exprs[m]} AS m_{m}" for m in measures)]
     sql = f"SELECT {', '.join(select)}\nFROM {table}\nWHERE {where}{_group_by(query)}"
     return Statement(sql, params.values, measures)
 
@@ -347,7 +363,8 @@ def _raw_plan(query: StatsQuery, goals: GoalSet, revenue: Revenue | None) -> Pla
 def _raw_params(query: StatsQuery, goals: GoalSet) -> _Params:
     start, stop = _bounds(query)
     return _Params({
-        "site": query.site_id, "start": start, "stop": stop, "start_day": start.date(),
+        "site": query.site_id, "start": start, "stop": stop,
+        "start_day": query.date_range.first_day(), "tz": query.date_range.timezone,
         # Sessions may start up to a day before an event of theirs, events may follow a
         # session's start by up to a day: the cross-table subqueries widen their windows.
         "session_start": start - dt.timedelta(days=1), "event_stop": stop + dt.timedelta(days=1),
@@ -360,7 +377,7 @@ def _event_column(dimension: str, params: _Params) -> str:
     if is_props(dimension):
         key = params.bind(prop_key(dimension), "String")
         return f"if(props[{key}] != '', props[{key}], '(none)')"
-    return EVENT_COLUMNS[dimension]
+    return display_sql(dimension, EVENT_COLUMNS[dimension], params.bind)
 
 
 def _event_leaf(leaf: Condition, params: _Params) -> str:
@@ -390,7 +407,7 @@ def _behaviour_sql(node: Behaviour, params: _Params) -> str:
 def _events_where(query: StatsQuery, params: _Params) -> str:
     def leaf_sql(leaf: Condition) -> str:
         if leaf.dimension in SESSION_ONLY:
-            matches = _condition_sql(SESSION_COLUMNS[leaf.dimension], leaf, params)
+            matches = _condition_sql(_session_column(leaf.dimension, params), leaf, params)
             return ("session_id IN (SELECT session_id FROM sessions WHERE site = {site:String}"
                     f" AND start >= {{session_start:{TS}}} AND start < {{stop:{TS}}}"
                     f" AND {matches} GROUP BY session_id HAVING sum(sign) > 0)")
@@ -451,9 +468,21 @@ def _engagement_statement(query: StatsQuery, goals: GoalSet, kind: str) -> State
     return Statement(sql, params.values, ENGAGED_MEASURES)
 
 
+def _session_column(dimension: str, params: _Params) -> str:
+    """The answered (Plausible-vocabulary) value of a visit dimension on `sessions`."""
+    return display_sql(dimension, SESSION_COLUMNS[dimension], params.bind)
+
+
 def _sessions_statement(query: StatsQuery, measures: tuple[str, ...],
                         goals: GoalSet) -> Statement:
-    """Collapse each session exactly (Σ sign per session) before aggregating; never FINAL."""
+    """Collapse each session exactly (Σ sign per session) before aggregating; never FINAL.
+
+    Event dimensions (visit metrics by event:page, event:hostname, props, …) join each live
+    session to the distinct values of its events (Plausible: a page's visits are the visits
+    that had an event on it), restricted by the top-level event filters. Bounces count, as
+    Plausible's, only the visits that *entered* on the page of an event:page dimension or
+    top-level event:page filter: then `bounce_visits` (those visits) is the divisor.
+    """
     params = _raw_params(query, goals)
     outer = {"visitors": "uniqIf(visitor_id, s_live > 0)", "visits": "sum(s_live)",
              "bounces": "sum(s_bounces)", "duration": "sum(s_duration)",
@@ -465,22 +494,44 @@ def _sessions_statement(query: StatsQuery, measures: tuple[str, ...],
             return ("session_id IN (SELECT session_id FROM events WHERE site = {site:String}"
                     f" AND ts >= {{start:{TS}}} AND ts < {{event_stop:{TS}}}"
                     f" AND session_id != 0 AND {_event_leaf(leaf, params)})")
-        return _condition_sql(SESSION_COLUMNS[leaf.dimension], leaf, params)
+        return _condition_sql(_session_column(leaf.dimension, params), leaf, params)
 
     where = _tree_sql(query.filters, leaf_sql, lambda node: _behaviour_sql(node, params))
-    inner_dims = [f"{TIME_EXPRESSIONS[d].format(col='start') if d in TIME_DIMENSIONS else SESSION_COLUMNS[d]} AS d{i}"  # noqa: E501
-                  for i, d in enumerate(query.dimensions)]
-    inner = ", ".join(["session_id", "visitor_id", *inner_dims,
+    joined = [i for i, d in enumerate(query.dimensions) if is_event_dimension(d)]
+    inner_dims = [f"{TIME_EXPRESSIONS[d].format(col='start') if d in TIME_DIMENSIONS else _session_column(d, params)} AS d{i}"  # noqa: E501
+                  for i, d in enumerate(query.dimensions) if i not in joined]
+    inner = ", ".join(["session_id", "visitor_id", *inner_dims, "any(entry_page) AS s_entry",
                        "sum(sign) AS s_live", "sum(sign * is_bounce) AS s_bounces",
                        "sum(sign * duration) AS s_duration", "sum(sign * pageviews) AS s_pageviews",
                        "sum(sign * events) AS s_events"])
-    inner_group = "".join(f", d{i}" for i in range(len(query.dimensions)))
+    inner_group = "".join(f", d{i}" for i in range(len(query.dimensions)) if i not in joined)
+    entered = [f"s_entry = d{i}" for i in joined if query.dimensions[i] == "event:page"]
+    entered += [_condition_sql("s_entry", node, params) for node in query.filters
+                if isinstance(node, Condition) and node.dimension == "event:page"]
+    if entered and "bounces" in measures:
+        condition = " AND ".join(f"({c})" for c in entered)
+        outer["bounces"] = f"sumIf(s_bounces, {condition})"
+        outer["bounce_visits"] = f"sumIf(s_live, {condition})"
+        measures = (*measures, "bounce_visits")
     outer_select = [*(f"d{i}" for i in range(len(query.dimensions))),
                     *(f"{outer[m]} AS m_{m}" for m in measures)]
-    sql = (f"SELECT {', '.join(outer_select)}\nFROM (\n  SELECT {inner}\n  FROM sessions"
-           f"\n  WHERE site = {{site:String}} AND start >= {{start:{TS}}}"
-           f" AND start < {{stop:{TS}}}\n    AND {where}"
-           f"\n  GROUP BY session_id, visitor_id{inner_group}"
-           "\n  HAVING s_live != 0"  # a superseded state (+1 and -1 only) adds nothing
-           f"\n){_group_by(query)}")
+    source = (f"(\n  SELECT {inner}\n  FROM sessions"
+              f"\n  WHERE site = {{site:String}} AND start >= {{start:{TS}}}"
+              f" AND start < {{stop:{TS}}}\n    AND {where}"
+              f"\n  GROUP BY session_id, visitor_id{inner_group}"
+              "\n  HAVING s_live != 0"  # a superseded state (+1 and -1 only) adds nothing
+              "\n)")
+    if joined:
+        event_filters = tuple(node for node in query.filters if not isinstance(node, Behaviour)
+                              and all(is_event_dimension(leaf.dimension)
+                                      for leaf in filter_leaves((node,))))
+        values = ", ".join(f"{_event_dimension_sql(query.dimensions[i], params)} AS d{i}"
+                           for i in joined)
+        source = (f"{source} AS s\nINNER JOIN (\n  SELECT DISTINCT session_id, {values}"
+                  "\n  FROM events WHERE site = {site:String}"
+                  f" AND ts >= {{start:{TS}}} AND ts < {{event_stop:{TS}}}"
+                  "\n    AND session_id != 0 AND name != 'engagement' AND "
+                  f"{_tree_sql(event_filters, lambda leaf: _event_leaf(leaf, params))}"
+                  "\n) AS e USING (session_id)")
+    sql = f"SELECT {', '.join(outer_select)}\nFROM {source}{_group_by(query)}"
     return Statement(sql, params.values, measures)

@@ -11,15 +11,22 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from contract.errors import BadQuery
 from contract.rows import VISIT_DIMENSION_COLUMNS
+from dashboards.compare import Comparison, parse_comparison
 
 METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
            "visit_duration", "events", "scroll_depth", "time_on_page", "percentage",
            "conversion_rate", "group_conversion_rate", "total_revenue", "average_revenue")
 # Metrics that only exist per visit (sessions table); Plausible forbids them with event:* dims.
 VISIT_METRICS = frozenset({"visits", "views_per_visit", "bounce_rate", "visit_duration"})
+
+# Event dimensions that bounce_rate, visit_duration and views_per_visit may break down by, over
+# the visits that had such an event (Plausible's docs: "with the exception of event:page and
+# event:hostname"); `visits` goes with every event dimension.
+PAGE_DIMENSIONS = frozenset({"event:page", "event:hostname"})
 
 # Metrics Plausible only answers with an event:page dimension or filter (per-page engagement),
 # with an event:goal dimension or filter (conversions), or with a breakdown (percentage).
@@ -30,7 +37,9 @@ REVENUE_METRICS = frozenset({"total_revenue", "average_revenue"})
 EVENT_DIMENSIONS = ("event:page", "event:name", "event:hostname", "event:goal")
 PROPS_PREFIX = "event:props:"  # event:props:<key>: a custom property of the event
 MAX_PROP_KEY = 300
-VISIT_DIMENSIONS = (*VISIT_DIMENSION_COLUMNS, "visit:entry_page", "visit:exit_page")
+VISIT_DIMENSIONS = (*VISIT_DIMENSION_COLUMNS, "visit:entry_page", "visit:exit_page",
+                    "visit:entry_page_hostname", "visit:exit_page_hostname",
+                    "visit:country_name", "visit:region_name", "visit:city_name")
 TIME_DIMENSIONS = ("time:day", "time:hour", "time:week", "time:month")
 DIMENSION_ALIASES = {"time": "time:day"}
 DIMENSIONS = EVENT_DIMENSIONS + VISIT_DIMENSIONS + TIME_DIMENSIONS
@@ -45,7 +54,7 @@ RELATIVE_RANGES = ("day", "24h", "7d", "28d", "30d", "91d", "month", "6mo", "12m
 QUERY_KEYS = ("site_id", "metrics", "date_range", "dimensions", "filters", "order_by",
               "pagination", "include")
 # imports: crumbless imports nothing, so meta.imports_included is false when asked.
-INCLUDE_KEYS = ("total_rows", "imports", "time_labels")
+INCLUDE_KEYS = ("total_rows", "imports", "time_labels", "comparisons")
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 10_000
 MAX_FILTER_DEPTH = 8
@@ -105,22 +114,43 @@ FilterNode = Condition | Combine | Negate | Behaviour
 
 @dataclass(frozen=True, slots=True)
 class DateRange:
-    """A half-open UTC interval [start, stop); start None means "from the oldest data"."""
+    """A half-open interval [start, stop) of UTC instants, cut at the midnights of the site's
+    IANA `timezone`; start None means "from the oldest data"."""
 
     start: dt.datetime | None
     stop: dt.datetime
+    timezone: str = "UTC"
+
+    def local(self, moment: dt.datetime) -> dt.datetime:
+        return moment.astimezone(zone(self.timezone))
 
     def whole_days(self) -> bool:
-        return all(t is not None and t.time() == dt.time(0) for t in (self.start, self.stop))
+        """Whether both ends are midnights of the site's time zone."""
+        return all(t is not None and self.local(t).time() == dt.time(0)
+                   for t in (self.start, self.stop))
 
     def whole_hours(self) -> bool:
         return all(t is not None and t.minute == t.second == t.microsecond == 0
                    for t in (self.start, self.stop))
 
+    def first_day(self) -> dt.date:
+        """The site-local day of the start (the range must be resolved)."""
+        assert self.start is not None
+        return self.local(self.start).date()
+
+    def last_day(self) -> dt.date:
+        """The site-local day of the last instant in the range."""
+        return self.local(self.stop - dt.timedelta(microseconds=1)).date()
+
     def echo(self) -> list[str | None]:
-        """Inclusive ISO datetimes, as Plausible echoes them ("…T23:59:59+00:00")."""
-        start = self.start.isoformat(timespec="seconds") if self.start else None
-        return [start, (self.stop - ONE_SECOND).isoformat(timespec="seconds")]
+        """Inclusive ISO datetimes in the site's zone, as Plausible ("…T23:59:59+02:00")."""
+        start = self.local(self.start).isoformat(timespec="seconds") if self.start else None
+        return [start, self.local(self.stop - ONE_SECOND).isoformat(timespec="seconds")]
+
+
+def zone(name: str) -> dt.tzinfo:
+    """The tzinfo of an IANA zone name ("UTC" without a lookup)."""
+    return dt.UTC if name in ("UTC", "Etc/UTC") else ZoneInfo(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +167,16 @@ class StatsQuery:
     offset: int = 0
     include_total_rows: bool = False
     include: tuple[tuple[str, bool], ...] = ()  # the include options as given, for the echo
+    comparison: Comparison | None = None  # include.comparisons
 
     def includes(self, option: str) -> bool:
         return dict(self.include).get(option, False)
 
     def echo(self) -> dict[str, Any]:
         """The normalised query as the response's `query` member."""
-        include = dict(self.include)
+        include: dict[str, Any] = dict(self.include)
+        if self.comparison is not None:
+            include["comparisons"] = self.comparison.echo()
         return {
             "site_id": self.site_id,
             "metrics": list(self.metrics),
@@ -170,8 +203,12 @@ def prop_key(dimension: str) -> str:
     return dimension[len(PROPS_PREFIX):]
 
 
-def parse_query(raw: Any, *, today: dt.date, now: dt.datetime | None = None) -> StatsQuery:
-    """Validate a decoded JSON body into a StatsQuery; raise BadQuery naming the bad field."""
+def parse_query(raw: Any, *, today: dt.date, now: dt.datetime | None = None,
+                timezone: str = "UTC") -> StatsQuery:
+    """Validate a decoded JSON body into a StatsQuery; raise BadQuery naming the bad field.
+
+    `today` is the site's local day and `timezone` its IANA zone: date ranges are its days.
+    """
     if not isinstance(raw, Mapping):
         raise BadQuery("body: expected a JSON object")
     for key in raw:
@@ -183,22 +220,29 @@ def parse_query(raw: Any, *, today: dt.date, now: dt.datetime | None = None) -> 
     metrics = _metrics(raw["metrics"])
     dimensions = _dimensions(raw.get("dimensions", []))
     for dimension in dimensions:
-        if is_event_dimension(dimension):
+        if is_event_dimension(dimension) and dimension not in PAGE_DIMENSIONS:
             for i, metric in enumerate(metrics):
-                if metric in VISIT_METRICS:
+                if metric in VISIT_METRICS - {"visits"}:
                     raise BadQuery(f"metrics[{i}]: '{metric}' is a visit metric and cannot be "
-                                   f"combined with the event dimension '{dimension}'")
+                                   f"combined with the event dimension '{dimension}' (only "
+                                   "with event:page and event:hostname)")
     filters = tuple(_filter(f, f"filters[{i}]", 0)
                     for i, f in enumerate(_list(raw.get("filters", []), "filters")))
     _metric_requirements(metrics, dimensions, filters)
     limit, offset = _pagination(raw.get("pagination", {}))
-    include = _include(raw.get("include", {}))
+    raw_include = raw.get("include", {})
+    comparison = None
+    if isinstance(raw_include, Mapping) and raw_include.get("comparisons") is not None:
+        comparison = parse_comparison(raw_include["comparisons"])
+        raw_include = {k: v for k, v in raw_include.items() if k != "comparisons"}
+    include = _include(raw_include)
     if dict(include).get("time_labels") and not any(d in TIME_DIMENSIONS for d in dimensions):
         raise BadQuery("include.time_labels: needs a time dimension")
     return StatsQuery(
         site_id=_site_id(raw["site_id"]),
         metrics=metrics,
-        date_range=parse_date_range(raw["date_range"], today=today, now=now),
+        date_range=parse_date_range(raw["date_range"], today=today, now=now,
+                                    timezone=timezone),
         dimensions=dimensions,
         filters=filters,
         order_by=_order_by(raw.get("order_by"), metrics, dimensions),
@@ -206,6 +250,7 @@ def parse_query(raw: Any, *, today: dt.date, now: dt.datetime | None = None) -> 
         offset=offset,
         include_total_rows=dict(include).get("total_rows", False),
         include=include,
+        comparison=comparison,
     )
 
 
@@ -248,15 +293,19 @@ def _metric_requirements(metrics: tuple[str, ...], dimensions: tuple[str, ...],
             raise BadQuery(f"metrics[{i}]: 'percentage' needs at least one dimension")
 
 
-def parse_date_range(value: Any, *, today: dt.date, now: dt.datetime | None = None) -> DateRange:
+def parse_date_range(value: Any, *, today: dt.date, now: dt.datetime | None = None,
+                     timezone: str = "UTC") -> DateRange:
     """Resolve a named or custom range to UTC datetimes; relative ranges end today inclusive.
+
+    Days are the site's (`timezone`): "day" of a Berlin site starts at 23:00 or 22:00 UTC.
+    A datetime without an offset is read in the site's zone.
 
     "24h" is the 24 hours up to `now` (default: the end of `today`), to the second.
     """
     if value == "24h":
-        moment = now.astimezone(dt.UTC) if now is not None else _midnight(today) + ONE_DAY
+        moment = now.astimezone(dt.UTC) if now is not None else _midnight(today + ONE_DAY, timezone)
         stop = moment.replace(microsecond=0) + (ONE_SECOND if now is not None else dt.timedelta())
-        return DateRange(stop - ONE_DAY, stop)
+        return DateRange(stop - ONE_DAY, stop, timezone)
     if isinstance(value, str):
         if value not in RELATIVE_RANGES:
             raise BadQuery(f"date_range: unknown range {value[:30]!r}; accepted: "
@@ -273,21 +322,22 @@ def parse_date_range(value: Any, *, today: dt.date, now: dt.datetime | None = No
             "year": today.replace(month=1, day=1),
             "all": None,
         }[value]
-        return DateRange(_midnight(first) if first else None, _midnight(today) + ONE_DAY)
+        return DateRange(_midnight(first, timezone) if first else None,
+                         _midnight(today + ONE_DAY, timezone), timezone)
     if not (isinstance(value, list) and len(value) == 2
             and all(isinstance(v, str) for v in value)):
         raise BadQuery("date_range: expected one of " + ", ".join(RELATIVE_RANGES)
                        + " or a pair of ISO dates [\"YYYY-MM-DD\", \"YYYY-MM-DD\"]")
-    first, last = (_date_or_datetime(v, f"date_range[{i}]") for i, v in enumerate(value))
+    first, last = (_date_or_datetime(v, f"date_range[{i}]", timezone) for i, v in enumerate(value))
     if type(first) is not type(last):
         raise BadQuery("date_range: both ends must be dates, or both datetimes")
     if isinstance(first, dt.datetime) and isinstance(last, dt.datetime):
         start, stop = first, last.replace(microsecond=0) + ONE_SECOND  # end second inclusive
     else:
-        start, stop = _midnight(first), _midnight(last) + ONE_DAY
+        start, stop = _midnight(first, timezone), _midnight(last + ONE_DAY, timezone)
     if stop <= start:
         raise BadQuery("date_range: the start is after the end")
-    return DateRange(start, stop)
+    return DateRange(start, stop, timezone)
 
 
 def _months_back(day: dt.date, months: int) -> dt.date:
@@ -295,11 +345,13 @@ def _months_back(day: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+def _midnight(day: dt.date, timezone: str = "UTC") -> dt.datetime:
+    """The UTC instant of `day`'s midnight in `timezone` (DST-aware, via zoneinfo)."""
+    local = dt.datetime(day.year, day.month, day.day, tzinfo=zone(timezone))
+    return local.astimezone(dt.UTC)
 
 
-def _date_or_datetime(text: str, field: str) -> dt.date:
+def _date_or_datetime(text: str, field: str, timezone: str = "UTC") -> dt.date:
     try:
         if len(text) == 10:
             return dt.date.fromisoformat(text)
@@ -307,8 +359,10 @@ def _date_or_datetime(text: str, field: str) -> dt.date:
     except ValueError:
         raise BadQuery(f"{field}: {text[:40]!r} is not an ISO date (YYYY-MM-DD) "
                        "or datetime") from None
-    # A datetime without an offset is read as UTC, like every other time in the API.
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    # A datetime without an offset is read in the site's zone, like the API's days.
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone(timezone))
+    return moment.astimezone(dt.UTC)
 
 
 def _list(value: Any, field: str) -> list[Any]:

@@ -146,8 +146,9 @@ def metric_value(metric: str, row: Row, context: Context | None = None) -> Any:
         visits = row.get("engaged_visits")
         return _ratio_half_up(row.get("engaged_ms"), 1000 * visits) if visits else 0
     visits = row.get("visits")
-    if metric == "bounce_rate":
-        return _ratio_half_up(100 * row.get("bounces"), visits) if visits > 0 else 0
+    if metric == "bounce_rate":  # over the visits that entered on the page, where one is set
+        entered = row.get("bounce_visits") if "bounce_visits" in row.measures else visits
+        return _ratio_half_up(100 * row.get("bounces"), entered) if entered > 0 else 0
     if metric == "visit_duration":
         return _ratio_half_up(row.get("duration"), visits) if visits > 0 else 0
     if metric == "views_per_visit":
@@ -179,21 +180,25 @@ def order_rows(rows: list[tuple[tuple[str, ...], list[Any]]],
 def time_labels(query: StatsQuery) -> list[str]:
     """Every bucket label of the query's time dimension over its date range (Plausible's
     include.time_labels), in the format of the dimension's values."""
-    start, stop = query.date_range.start, query.date_range.stop
+    span = query.date_range
+    start, stop = span.start, span.stop
     if start is None:
         return []
     time = next(d for d in query.dimensions if d in TIME_DIMENSIONS)
     labels: list[str] = []
-    if time == "time:hour":
+    if time == "time:hour":  # local hours: 23 on a spring-forward day, 25 in autumn
         moment = start.replace(minute=0, second=0, microsecond=0)
         while moment < stop:
-            labels.append(moment.strftime("%Y-%m-%d %H:00:00"))
+            hour = span.local(moment).strftime("%Y-%m-%d %H:00:00")
+            if hour not in labels[-2:]:
+                labels.append(hour)
             moment += dt.timedelta(hours=1)
         return labels
-    day, last = start.date(), (stop - dt.timedelta(microseconds=1)).date()
+    first = span.first_day()
+    day, last = first, span.last_day()
     while day <= last:
         if time == "time:week":
-            label = max(day - dt.timedelta(days=day.weekday()), start.date())
+            label = max(day - dt.timedelta(days=day.weekday()), first)
         elif time == "time:month":
             label = day.replace(day=1)
         else:
@@ -209,6 +214,11 @@ def build_answer(query: StatsQuery, rows: list[Row], *, k: int, context: Context
     """(results, meta) for merged rows: suppress, compute metrics, order, count, paginate."""
     context = context or Context()
     kept, suppressed = suppress(rows, k=k, applies=suppression_applies(query))
+    if (query.comparison is not None and len(query.dimensions) == 1
+            and query.dimensions[0] in TIME_DIMENSIONS):
+        # Plausible: a compared time series has a row per bucket, zeros where nothing was
+        seen = {row.dimensions for row in kept}
+        kept += [Row((label,)) for label in time_labels(query) if (label,) not in seen]
     computed = [(row.dimensions, [metric_value(m, row, context) for m in query.metrics])
                 for row in kept]
     ordered = order_rows(computed, query)

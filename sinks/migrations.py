@@ -45,7 +45,7 @@ ROLLUP_DIMENSIONS: tuple[tuple[str, str | None, str | None], ...] = (
     ("visit:entry_page", None, "entry_page"),
     ("visit:exit_page", None, "exit_page"),
     *((a.dimension, a.column, a.column) for a in VISIT_ATTRIBUTES
-      if a.dimension and a.since == 1),
+      if a.dimension and a.since == 1 and a.rollup),
 )
 
 VISIT_COLUMNS = visit_columns_ddl(1)
@@ -282,6 +282,15 @@ TTL expires + toIntervalDay(1)""",
     ]
 
 
+def v6_statements(_s: Settings) -> list[str]:
+    """Sites get an IANA time zone for their reports (days, weeks, months, comparisons).
+
+    ADD COLUMN with a default: every existing site reads as UTC, which is what every answer
+    was computed in before, so no stored answer changes. Retention and salts stay UTC.
+    """
+    return ["ALTER TABLE sites ADD COLUMN IF NOT EXISTS timezone String DEFAULT 'UTC'"]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
     Migration(2, "retention policies and audit; salts and processor checkpoints",
@@ -292,7 +301,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               v4_statements),
     Migration(5, "goals: pageview goals, goal names and revenue currencies per site",
               v5_statements),
-    # 6 is taken by parallel work; 7 creates only its own tables, so order is free.
+    Migration(6, "sites: IANA time zone of the site's reports", v6_statements),
+    # 7 creates only its own tables, so it was free to be numbered ahead of 6.
     Migration(7, "dashboard users, per-site roles, sessions, shared links", v7_statements),
 )
 

@@ -21,6 +21,7 @@ from contract.sites import (
     check_currency,
     check_matomo_site_id,
     check_policy,
+    check_timezone,
     normalise_domain,
     normalise_umami_id,
 )
@@ -28,7 +29,7 @@ from sinks.client import run
 
 KEY_PREFIX = "cbl_"
 SITE_COLUMNS = ["domain", "no_consent", "store_truncated_ip", "city_geo", "umami_website_id",
-                "matomo_site_id", "matomo_currency", "deleted", "version"]
+                "matomo_site_id", "matomo_currency", "timezone", "deleted", "version"]
 
 
 def _version() -> int:
@@ -60,10 +61,12 @@ class SiteRegistry:
         rows = run(self.client, """SELECT domain, argMax(no_consent, version),
             argMax(store_truncated_ip, version), argMax(city_geo, version),
             argMax(umami_website_id, version), argMax(matomo_site_id, version),
-            argMax(matomo_currency, version), argMax(deleted, version)
+            argMax(matomo_currency, version), argMax(timezone, version),
+            argMax(deleted, version)
             FROM sites GROUP BY domain""")
-        return {d: Site(d, nc, bool(ip), bool(city), umami, int(matomo), currency or "USD")
-                for d, nc, ip, city, umami, matomo, currency, deleted in rows if not deleted}
+        return {d: Site(d, nc, bool(ip), bool(city), umami, int(matomo), currency or "USD",
+                     tz or "UTC")
+                for d, nc, ip, city, umami, matomo, currency, tz, deleted in rows if not deleted}
 
     def refresh(self) -> None:
         """Reload the cache now (called after every change made through this instance)."""
@@ -109,7 +112,7 @@ class SiteRegistry:
     def add(self, domain: str, *, no_consent: str | None = None,
             store_truncated_ip: bool = False, city_geo: bool = False,
             umami_website_id: str | None = None, matomo_site_id: int | str | None = None,
-            matomo_currency: str | None = None) -> Site:
+            matomo_currency: str | None = None, timezone: str | None = None) -> Site:
         """Register a site, or update its policy if it exists.
 
         `no_consent` None keeps an existing site's policy and gives a new site
@@ -131,15 +134,16 @@ class SiteRegistry:
                   else check_matomo_site_id(matomo_site_id))
         currency = (current.matomo_currency if matomo_currency is None
                     else check_currency(matomo_currency))
+        tz = current.timezone if timezone is None else check_timezone(timezone)
         for other, what in ((by_umami.get(umami) if umami else None, f"Umami website id {umami}"),
                             (by_matomo.get(matomo) if matomo else None,
                              f"Matomo site id {matomo}")):
             if other is not None and other.domain != domain:
                 raise BadRequest(f"{what} is already mapped to {other.domain}")
         site = Site(domain, check_policy(no_consent), bool(store_truncated_ip), bool(city_geo),
-                    umami, matomo, currency)
+                    umami, matomo, currency, tz)
         self.client.insert("sites", [[site.domain, site.no_consent, int(site.store_truncated_ip),
-                                      int(site.city_geo), umami, matomo, currency, 0,
+                                      int(site.city_geo), umami, matomo, currency, tz, 0,
                                       _version()]], column_names=SITE_COLUMNS)
         self.refresh()
         return site
@@ -151,7 +155,7 @@ class SiteRegistry:
             self.refresh()
             if self.get(domain) is None:
                 raise BadRequest(f"site {domain} is not registered")
-        self.client.insert("sites", [[domain, "drop", 0, 0, "", 0, "USD", 1, _version()]],
+        self.client.insert("sites", [[domain, "drop", 0, 0, "", 0, "USD", "UTC", 1, _version()]],
                            column_names=SITE_COLUMNS)
         self.refresh()
 
