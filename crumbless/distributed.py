@@ -26,6 +26,7 @@ from contract.transports.kafka import KafkaTransport
 from crumbless.app import base_app, collector_config
 from crumbless.runtime import Clock, ensure_private_dir, utc_now
 from dashboards.api import stats_blueprint
+from dashboards.noise import DpPolicy
 from dashboards.stats import StatsService
 from processors.kafka_runner import KafkaProcessor
 from sinks.clickhouse import ClickHouseSink
@@ -85,7 +86,10 @@ def dashboard_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
     keys = ApiKeys(client, SiteRegistry(client))
     app = base_app(metrics, lambda: {})
     app.register_blueprint(stats_blueprint(
-        StatsService(client, k=settings.k_anonymity, clock=utc_now), authorize=keys.authorize))
+        StatsService(client, k=settings.k_anonymity, clock=utc_now,
+                     dp_sites=frozenset(settings.dp_sites),
+                     dp_policy=DpPolicy(settings.dp_query_epsilon, settings.dp_budget)),
+        authorize=keys.authorize))
     return app, lambda: None
 
 

@@ -3,6 +3,12 @@
 Planning (dashboards.plan) and result shaping (dashboards.results) are pure; this module
 only resolves "all" to the oldest stored day, runs the statements through sinks.client
 (ClickHouse errors arrive as StorageError) and assembles the response.
+
+Privacy is applied here, once, for every surface (Stats API, dashboards, CSV, shared
+links), in this order: snap the range to whole hours; then either the differentially
+private mode (dashboards.noise) for a caller that has it, or exact mode: refuse a filter
+leaf under k (dashboards.guard), refuse or withhold what differs by under k from a range
+the caller was already answered today, withhold every row under k (dashboards.results).
 """
 
 from __future__ import annotations
@@ -18,23 +24,61 @@ from clickhouse_connect.driver.client import Client
 
 from contract.errors import BadQuery, StorageError
 from dashboards.goals import Goal, GoalSet
+from dashboards.guard import (
+    RangeLedger,
+    TooNarrow,
+    leaf_probes,
+    slice_query,
+    slices,
+    snap_to_hours,
+    too_narrow,
+)
+from dashboards.noise import DpPolicy, PrivacyAccountant, check_dp_query
 from dashboards.plan import plan_query
-from dashboards.query import DateRange, StatsQuery, filter_leaves
-from dashboards.results import Context, build_answer, merge_rows, totals_by_group
+from dashboards.query import TIME_DIMENSIONS, DateRange, StatsQuery, filter_leaves
+from dashboards.results import (
+    Context,
+    build_answer,
+    merge_rows,
+    non_time_key,
+    time_labels,
+    totals_by_group,
+)
 from sinks.client import run
 
 log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks: `id` keys the range ledger and the privacy budget (an API key's digest,
+    a shared link, a login); `dp` asks for the differentially private mode."""
+
+    id: str = "owner"
+    dp: bool = False
+
+
+OWNER = Caller()
+
+
 class StatsService:
     """Answers StatsQuery objects from one ClickHouse client, k-anonymity applied."""
 
-    def __init__(self, client: Client, *, k: int, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(self, client: Client, *, k: int, clock: Callable[[], dt.datetime],
+                 dp_sites: frozenset[str] = frozenset(),
+                 dp_policy: DpPolicy | None = None) -> None:
         if k < 1:
             raise ValueError("k must be at least 1")
         self._client = client
         self._k = k
         self._clock = clock
+        self._dp_sites = dp_sites
+        self._ledger = RangeLedger()
+        self._accountant = PrivacyAccountant(dp_policy or DpPolicy())
+
+    def caller_for_key(self, key_digest: str, site_id: str) -> Caller:
+        """An API key's caller: differentially private when the site is in dp_sites."""
+        return Caller(f"key:{key_digest}", dp=site_id in self._dp_sites)
 
     @property
     def k(self) -> int:
@@ -97,25 +141,88 @@ class StatsService:
                     raise BadQuery(f"filters: {pattern[:40]!r} is not a valid re2 regular "
                                    "expression") from None
 
-    def run(self, query: StatsQuery, *, force_raw: bool = False) -> dict[str, Any]:
-        """The Stats API response for `query`; `force_raw` skips the rollups (for checks)."""
-        query = self.resolve(query)
+    def _visitors(self, query: StatsQuery) -> dict[tuple[str, ...], int]:
+        """Exact visitors per dimension tuple of a visitors-only query."""
+        plan = plan_query(query, goals=self.goals(query))
+        rows = merge_rows([(st.measures, run(self._client, st.sql, st.parameters))
+                           for st in plan.statements], len(query.dimensions))
+        return {row.dimensions: row.get("visitors") for row in rows}
+
+    def _check_leaves(self, query: StatsQuery) -> None:
+        """Refuse the query if any filter leaf value covers fewer than k visitors."""
+        for probe in leaf_probes(query):
+            if self._visitors(probe.query).get((), 0) < self._k:
+                raise too_narrow(probe, self._k)
+
+    def _check_slices(self, query: StatsQuery, caller: Caller) -> set[tuple[str, ...]] | None:
+        """Refuse an aggregate where the query differs by fewer than k visitors from a range
+        `caller` was answered today; for a breakdown, the non-time keys that may be shown
+        (None: no earlier overlapping range, nothing to withhold)."""
+        today = self.today()
+        self._ledger.check_room(caller.id, query.site_id, query.date_range)
+        pieces = {piece for old in self._ledger.earlier(caller.id, query.site_id, today)
+                  for piece in slices(query.date_range, old)}
+        enough: set[tuple[str, ...]] | None = None
+        for piece in sorted(pieces, key=lambda p: (p.start, p.stop)):
+            counts = self._visitors(slice_query(query, piece))
+            big = {key for key, visitors in counts.items() if visitors >= self._k}
+            if not any(d not in TIME_DIMENSIONS for d in query.dimensions) and not big:
+                raise TooNarrow(
+                    f"date_range: differs from a range this caller asked today by "
+                    f"{piece.echo()[0]} to {piece.echo()[1]}, which holds fewer than k="
+                    f"{self._k} visitors for these filters; ask the same range or one that "
+                    "differs by whole busier hours")
+            enough = big if enough is None else enough & big
+        return enough
+
+    def run(self, query: StatsQuery, *, force_raw: bool = False,
+            caller: Caller = OWNER) -> dict[str, Any]:
+        """The Stats API response for `query` as `caller` may see it; `force_raw` skips the
+        rollups (for checks)."""
+        query = self.resolve(dataclasses.replace(query,
+                                                 date_range=snap_to_hours(query.date_range)))
         self.check_patterns(query)
+        if caller.dp:
+            return self._run_dp(query, caller)
+        keep: set[tuple[str, ...]] | None = None
+        if self._k > 1:
+            self._check_leaves(query)
+            keep = self._check_slices(query, caller)
         goals = self.goals(query)
         plan = plan_query(query, goals=goals, force_raw=force_raw)
         began = time.perf_counter()
         parts = [(statement.measures, run(self._client, statement.sql, statement.parameters))
                  for statement in plan.statements]
         rows = merge_rows(parts, len(query.dimensions))
+        withheld = frozenset() if keep is None else frozenset(
+            key for key in (non_time_key(query, row.dimensions) for row in rows)
+            if key not in keep)
         totals = {d.metric: (d.dimensions, totals_by_group(
             d.dimensions, run(self._client, d.statement.sql, d.statement.parameters)))
             for d in plan.denominators}
         goal_position = (query.dimensions.index("event:goal")
                          if "event:goal" in query.dimensions else -1)
         context = Context(totals, plan.revenue, goals, goal_position)
-        results, meta = build_answer(query, rows, k=self._k, context=context)
-        log.debug("stats query site=%s source=%s table=%s rows=%d suppressed=%d in %.1f ms",
-                  query.site_id, plan.source, plan.table, len(rows), meta["suppressed_rows"],
+        results, meta = build_answer(query, rows, k=self._k, context=context,
+                                     withheld=withheld)
+        self._ledger.record(caller.id, query.site_id, query.date_range)
+        log.debug("stats query site=%s source=%s table=%s rows=%d released=%d in %.1f ms",
+                  query.site_id, plan.source, plan.table, len(rows), len(results),
                   (time.perf_counter() - began) * 1000)
-        return {"results": results, "meta": {**meta, "source": plan.source},
+        return {"results": results,
+                "meta": {**meta, "source": plan.source,
+                         "privacy": {"mode": "k_anonymous", "k": self._k}},
                 "query": query.echo()}
+
+    def _run_dp(self, query: StatsQuery, caller: Caller) -> dict[str, Any]:
+        """The differentially private answer: every bucket of the range, noised once."""
+        check_dp_query(query)
+        counts = self._visitors(query)
+        if query.dimensions:
+            exact = [([label], counts.get((label,), 0)) for label in time_labels(query)]
+        else:
+            exact = [([], counts.get((), 0))]
+        results, privacy = self._accountant.answer(caller.id, query, self.today(), exact)
+        return {"results": results, "meta": {"privacy": privacy},
+                "query": query.echo()}
+
