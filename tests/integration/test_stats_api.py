@@ -486,7 +486,8 @@ def test_http_unknown_site_is_400(http: Any) -> None:
 
 def test_http_storage_failure_is_503(shop: Client) -> None:
     class Broken(StatsService):
-        def run(self, query: Any, *, force_raw: bool = False) -> dict[str, Any]:
+        def run(self, query: Any, *, force_raw: bool = False,
+                caller: Any = None) -> dict[str, Any]:
             raise StorageError("Code: 210. connection refused")
 
     app = Flask(__name__)
