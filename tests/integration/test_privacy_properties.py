@@ -67,8 +67,8 @@ CALLERS = itertools.count()  # a fresh caller (ledger) per example
 def seeded(stats_db: Client) -> Client:  # noqa: F811 (the imported fixture)
     traffic = Traffic()
     by_visitor: dict[int, list[Event]] = {}
-    for event in EVENTS:
-        by_visitor.setdefault(event[0], []).append(event)
+    for row in EVENTS:
+        by_visitor.setdefault(row[0], []).append(row)
     for visitor, evs in by_visitor.items():
         traffic.visit(visitor, D9 + dt.timedelta(hours=evs[0][1], minutes=visitor % 50),
                       [e[2] for e in evs], country=evs[0][3], source="Google", step=20)
@@ -136,7 +136,7 @@ def body(tree: list[Any], span: tuple[int, int]) -> dict[str, Any]:
 
 
 def answer(service: StatsService, tree: list[Any], span: tuple[int, int],
-           caller: str) -> int | None | str:
+           caller: str) -> int | str | None:
     """The released count, None when withheld, "refused" when refused."""
     try:
         result = service.run(parse_query(body(tree, span), today=TODAY, now=NOW),
