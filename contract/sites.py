@@ -9,6 +9,11 @@ from dataclasses import dataclass
 from contract.errors import BadRequest
 
 NO_CONSENT_POLICIES = ("drop", "anonymous", "full")
+# A new site counts traffic that carries no consent signal at all (it runs no consent
+# manager) with the daily-salted visitor id, as Plausible, Fathom and Umami do: that is
+# what a salt destroyed after a day exists for. An explicit refusal, DNT or GPC never
+# gets an id, whatever the policy (collector.consent). Existing sites keep their policy.
+DEFAULT_NO_CONSENT = "full"
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"^(?=.{{1,253}}$)({_LABEL}\.)*{_LABEL}$")
 
@@ -18,7 +23,7 @@ class Site:
     """A site that may send events, with what it allows the collector to keep."""
 
     domain: str
-    no_consent: str = "anonymous"  # what to do with traffic that has no analytics consent
+    no_consent: str = DEFAULT_NO_CONSENT  # traffic without a consent signal: drop|anonymous|full
     store_truncated_ip: bool = False  # keep the /24 (IPv4) or /48 (IPv6) network
     city_geo: bool = False  # look up the city, not just country and region
     umami_website_id: str = ""  # the Umami website id (lowercase UUID) it answers to; "" = none

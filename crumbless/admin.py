@@ -27,6 +27,7 @@ from contract.sites import normalise_domain
 from sinks.migrations import migrate
 from sinks.registry import ApiKeys, SiteRegistry
 from sinks.retention import RetentionStore
+from sinks.users import UserStore
 
 SERVER_FILE = "server.json"
 SITE_OPTIONS = ("no_consent", "store_truncated_ip", "city_geo", "umami_website_id",
@@ -48,6 +49,11 @@ class Admin(Protocol):
                         actor: str) -> dict[str, Any]: ...
     def retention_audit(self) -> list[dict[str, Any]]: ...
     def privacy_notice(self, site: str | None, fmt: str) -> str: ...
+    def add_user(self, email: str, password_hash: str, is_admin: bool) -> str: ...
+    def grant(self, email: str, site: str, role: str) -> None: ...
+    def revoke(self, email: str, site: str) -> None: ...
+    def list_users(self) -> list[dict[str, Any]]: ...
+    def remove_user(self, email: str) -> None: ...
 
 
 def _site_dict(site: Any) -> dict[str, Any]:
@@ -66,6 +72,32 @@ class DirectAdmin:
         self.sites = SiteRegistry(client)
         self.keys = ApiKeys(client, self.sites)
         self.retention = RetentionStore(client, settings, self.sites.domains)
+        self.users = UserStore(client)
+
+    def add_user(self, email: str, password_hash: str, is_admin: bool) -> str:
+        """Create a dashboard user (or reset their password) from an argon2 hash."""
+        return self.users.add_user(email, password_hash, is_admin=is_admin)
+
+    def grant(self, email: str, site: str, role: str) -> None:
+        """Give a user a role (owner, viewer) on a registered site."""
+        if self.sites.get(normalise_domain(site)) is None:
+            self.sites.refresh()
+            if self.sites.get(normalise_domain(site)) is None:
+                raise BadRequest(f"site {site} is not registered; add it first")
+        self.users.grant(email, site, role)
+
+    def revoke(self, email: str, site: str) -> None:
+        """Take a user's role on a site away."""
+        self.users.revoke(email, site)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user with their admin flag and roles (never a hash)."""
+        return [{"email": u.email, "admin": u.is_admin, "roles": u.roles}
+                for u in self.users.list_users()]
+
+    def remove_user(self, email: str) -> None:
+        """Delete a user."""
+        self.users.remove_user(email)
 
     def retention_show(self) -> dict[str, Any]:
         """Live TTLs, sizes and ages per table and site, and the effective policy."""
@@ -213,6 +245,28 @@ class RemoteAdmin:
         """The audit trail, newest first."""
         return list(self._call("GET", "/api/admin/retention/audit"))
 
+    def add_user(self, email: str, password_hash: str, is_admin: bool) -> str:
+        """Create a dashboard user through the running server (the hash, never a password)."""
+        return str(self._call("POST", "/api/admin/users", {
+            "email": email, "password_hash": password_hash, "admin": is_admin})["email"])
+
+    def grant(self, email: str, site: str, role: str) -> None:
+        """Give a user a role on a site."""
+        self._call("POST", "/api/admin/users/grant", {"email": email, "site": site,
+                                                      "role": role})
+
+    def revoke(self, email: str, site: str) -> None:
+        """Take a user's role on a site away."""
+        self._call("POST", "/api/admin/users/revoke", {"email": email, "site": site})
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user with roles."""
+        return list(self._call("GET", "/api/admin/users"))
+
+    def remove_user(self, email: str) -> None:
+        """Delete a user."""
+        self._call("DELETE", f"/api/admin/users/{urllib.parse.quote(email)}")
+
     def drain(self, timeout: float) -> bool:
         """Wait until the server has written every event it accepted; False on timeout."""
         query = urllib.parse.urlencode({"timeout": timeout})
@@ -325,6 +379,37 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     def privacy_notice() -> Response:
         return jsonify(notice=ops.privacy_notice(request.args.get("site"),
                                                  request.args.get("format", "md")))
+
+    @bp.get("/users")
+    def users_list() -> Response:
+        return jsonify(ops.list_users())
+
+    @bp.post("/users")
+    def users_add() -> Response:
+        raw = body()
+        hashed = str(raw.get("password_hash", ""))
+        if not hashed.startswith("$argon2"):
+            raise BadRequest("password_hash: an argon2 hash made by `crumbless users add`")
+        return jsonify(email=ops.add_user(str(raw.get("email", "")), hashed,
+                                          bool(raw.get("admin"))))
+
+    @bp.post("/users/grant")
+    def users_grant() -> Response:
+        raw = body()
+        ops.grant(str(raw.get("email", "")), str(raw.get("site", "")),
+                  str(raw.get("role", "viewer")))
+        return jsonify(granted=True)
+
+    @bp.post("/users/revoke")
+    def users_revoke() -> Response:
+        raw = body()
+        ops.revoke(str(raw.get("email", "")), str(raw.get("site", "")))
+        return jsonify(revoked=True)
+
+    @bp.delete("/users/<email>")
+    def users_remove(email: str) -> Response:
+        ops.remove_user(email)
+        return jsonify(removed=email)
 
     @bp.post("/drain")
     def drain() -> Response:

@@ -73,4 +73,8 @@ def create_app(runtime: Runtime) -> Flask:
                              settings.dp_query_epsilon, settings.dp_budget))
     app.register_blueprint(stats_blueprint(stats, authorize=runtime.keys.authorize))
     app.register_blueprint(admin_blueprint(runtime))
+    from crumbless.webui import register_ui
+
+    register_ui(app, client=runtime.client, settings=settings, stats=stats, sites=runtime.sites,
+                retention=runtime.retention, clock=runtime.clock)
     return app

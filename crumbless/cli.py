@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from contract.errors import ConfigError, CrumblessError
+from contract.errors import BadRequest, ConfigError, CrumblessError
 from contract.settings import SETTING_FIELDS, Settings, env_name, load_settings
 from crumbless import report
 
@@ -89,9 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "[--matomo-site-id N] [--matomo-currency CODE]",
                    help="register or update a site")
     add.add_argument("domain")
-    add.add_argument("--no-consent", choices=("drop", "anonymous", "full"), default="anonymous",
-                     help="traffic without analytics consent: drop it, count it without a "
-                          "visitor id (default), or count it fully")
+    add.add_argument("--no-consent", choices=("drop", "anonymous", "full"), default=None,
+                     help="traffic with no consent signal: count it with the daily visitor "
+                          "id (a new site's default, legitimate interest), count it without "
+                          "an id, or drop it; an existing site keeps its policy unless given; an "
+                          "explicit refusal, DNT or GPC never gets an id")
     add.add_argument("--store-truncated-ip", action="store_true",
                      help="keep the /24 (IPv4) or /48 (IPv6) network of each visitor")
     add.add_argument("--city-geo", action="store_true", help="look up the city, not only "
@@ -135,6 +137,32 @@ def build_parser() -> argparse.ArgumentParser:
                            "live settings")
     notice.add_argument("--site", help="the site (required when several are registered)")
     notice.add_argument("--format", choices=("md", "html"), default="md")
+    users = sub.add_parser("users", help="people who sign in to the dashboards")
+    users_sub = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    uadd = _command(users_sub, "add", STORAGE, usage="EMAIL [--admin] [--site DOMAIN] "
+                    "[--role owner|viewer] [--password-stdin]",
+                    help="create a user (or reset their password); asks for it")
+    uadd.add_argument("email")
+    uadd.add_argument("--admin", action="store_true",
+                      help="sees every site and manages retention")
+    uadd.add_argument("--site", action="append", default=[],
+                      help="a site the user may see (repeatable)")
+    uadd.add_argument("--role", choices=("owner", "viewer"), default="owner",
+                      help="role on the --site sites: owner (also shares links) or viewer")
+    uadd.add_argument("--password-stdin", action="store_true",
+                      help="read the password from standard input instead of asking")
+    grant = _command(users_sub, "grant", STORAGE, usage="EMAIL --site DOMAIN [--role ROLE]",
+                     help="give a user a role on a site")
+    grant.add_argument("email")
+    grant.add_argument("--site", required=True)
+    grant.add_argument("--role", choices=("owner", "viewer"), default="viewer")
+    revoke = _command(users_sub, "revoke", STORAGE, usage="EMAIL --site DOMAIN",
+                      help="take a user's role on a site away")
+    revoke.add_argument("email")
+    revoke.add_argument("--site", required=True)
+    _command(users_sub, "list", STORAGE, help="list users and their roles")
+    uremove = _command(users_sub, "remove", STORAGE, usage="EMAIL", help="delete a user")
+    uremove.add_argument("email")
     keys = sub.add_parser("keys", help="Stats API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = _command(keys_sub, "create", STORAGE, usage="--site DOMAIN",
@@ -255,11 +283,51 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
         return _retention(admin, args, env)
     elif args.command == "privacy-notice":
         print(admin.privacy_notice(args.site, args.format), end="")
+    elif args.command == "users":
+        return _users(admin, args)
     elif args.command == "keys":
         key = admin.create_key(args.site)
         print(key)
         print(f"(Stats API key for {args.site}; shown once, stored only as a hash)",
               file=sys.stderr)
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password (10+ characters): ")
+    if first != getpass.getpass("again: "):
+        raise BadRequest("the two passwords differ")
+    return first
+
+
+def _users(admin: Any, args: argparse.Namespace) -> int:
+    if args.action == "add":
+        from dashboards.ui.auth import hash_password
+
+        try:
+            hashed = hash_password(_read_password(args))
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+        email = admin.add_user(args.email, hashed, args.admin)
+        for site in args.site:
+            admin.grant(email, site, args.role)
+        sites = ", ".join(f"{s} ({args.role})" for s in args.site) or "no site yet"
+        print(f"user {email}{' (admin: every site)' if args.admin else ''}: {sites}")
+    elif args.action == "grant":
+        admin.grant(args.email, args.site, args.role)
+        print(f"{args.email} is {args.role} of {args.site}")
+    elif args.action == "revoke":
+        admin.revoke(args.email, args.site)
+        print(f"{args.email} no longer sees {args.site}")
+    elif args.action == "list":
+        print(json.dumps(admin.list_users(), indent=2))
+    elif args.action == "remove":
+        admin.remove_user(args.email)
+        print(f"removed {args.email}")
     return 0
 
 

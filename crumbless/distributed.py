@@ -80,16 +80,20 @@ def collector_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
 
 
 def dashboard_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
-    """Factory for `crumbless dashboard`: the Stats API over ClickHouse."""
+    """Factory for `crumbless dashboard`: the Stats API and the web UI over ClickHouse."""
+    from crumbless.webui import register_ui
+
     client = connect(settings.dsn, settings.database)
     metrics = Metrics()
-    keys = ApiKeys(client, SiteRegistry(client))
+    sites = SiteRegistry(client)
+    keys = ApiKeys(client, sites)
     app = base_app(metrics, lambda: {})
-    app.register_blueprint(stats_blueprint(
-        StatsService(client, k=settings.k_anonymity, clock=utc_now,
-                     dp_sites=frozenset(settings.dp_sites),
-                     dp_policy=DpPolicy(settings.dp_query_epsilon, settings.dp_budget)),
-        authorize=keys.authorize))
+    stats = StatsService(client, k=settings.k_anonymity, clock=utc_now,
+                         dp_sites=frozenset(settings.dp_sites),
+                         dp_policy=DpPolicy(settings.dp_query_epsilon, settings.dp_budget))
+    app.register_blueprint(stats_blueprint(stats, authorize=keys.authorize))
+    register_ui(app, client=client, settings=settings, stats=stats, sites=sites,
+                retention=RetentionStore(client, settings, sites.domains), clock=utc_now)
     return app, lambda: None
 
 
@@ -107,7 +111,7 @@ def build_processor(settings: Settings, *, client: Client | None = None,
         sink=ClickHouseSink(client, retention.keep_for),
         checkpoint_for=lambda p: ClickHouseCheckpoint(client, settings.kafka_topic, p),
         metrics=metrics or Metrics(), batch_size=settings.batch_size,
-        batch_interval=settings.batch_interval,
+        max_batch_size=settings.max_batch_size, batch_interval=settings.batch_interval,
         session_timeout_ms=settings.session_timeout_minutes * 60_000,
         consumer_config={"session_timeout_ms": settings.kafka_session_timeout_ms,
                          "heartbeat_interval_ms": max(1000,

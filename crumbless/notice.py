@@ -70,6 +70,37 @@ def live_days(show: dict[str, Any], site: str) -> dict[str, int]:
     return days
 
 
+# What the site does with traffic that carries no consent signal, and the legal basis
+# the notice states for it (GDPR Art. 6(1)(f) legitimate interest, 6(1)(a) consent).
+NO_CONSENT_WORDING: dict[str, dict[str, str]] = {
+    "full": {
+        "what": "Without an explicit refusal, visits are counted with the daily identifier "
+                "described above, which cannot recognise you on another day: this is what "
+                "happens when your browser sends no consent choice at all.",
+        "basis": "We count visits on the basis of our legitimate interest in knowing how "
+                 "this site is used (GDPR Art. 6(1)(f)): no cookies, no profile, an "
+                 "identifier that is unlinkable after a day, and only totals are reported. "
+                 "You can object at any time by refusing analytics or with Do Not Track or "
+                 "Global Privacy Control; your visit is then never counted with an "
+                 "identifier.",
+    },
+    "anonymous": {
+        "what": "**Without your consent,** your page view is counted without "
+                "any identifier: it adds to totals, but cannot be linked to your other "
+                "page views, not even within the same day.",
+        "basis": "We count visits with the daily identifier only with your consent (GDPR "
+                 "Art. 6(1)(a)), which you can withdraw at any time. Without consent we "
+                 "only add your page view to anonymous totals, on the basis of our "
+                 "legitimate interest (Art. 6(1)(f)).",
+    },
+    "drop": {
+        "what": "**Without your consent,** nothing about your visit is recorded.",
+        "basis": "We measure visits only with your consent (GDPR Art. 6(1)(a)), which you "
+                 "can withdraw at any time.",
+    },
+}
+
+
 def _span(days: int) -> str:
     if (days >= 60 and days % 30 in (0, 10)) or days >= 365:
         return f"{days} days (about {round(days / 30.4)} months)"
@@ -97,14 +128,7 @@ def render_markdown(f: NoticeFacts) -> str:
                "which identifies a network, not a device."
                if site.store_truncated_ip else
                "We do not store your IP address in any form.")
-    no_consent = {
-        "drop": "If you have not agreed to analytics, nothing about your visit is recorded.",
-        "anonymous": "If you have not agreed to analytics, your page view is counted without "
-                     "any identifier: it adds to totals, but cannot be linked to your other "
-                     "page views, not even within the same day.",
-        "full": "Without an explicit refusal, visits are counted with the daily identifier "
-                "described above, which cannot recognise you on another day.",
-    }[site.no_consent]
+    no_consent = NO_CONSENT_WORDING[site.no_consent]
     lines = [
         f"## Web analytics on {site.domain}",
         "",
@@ -139,8 +163,14 @@ def render_markdown(f: NoticeFacts) -> str:
         "`DNT: 1` or `Sec-GPC: 1`, your visit is never counted with an identifier"
         + (" and is not recorded at all." if site.no_consent == "drop" else
            "; it only adds to anonymous totals."),
-        "- **Consent:** analytics runs under the \"analytics\" consent category. If you "
-        "refuse it, your visit is never counted with an identifier. " + no_consent,
+        f"- {no_consent['what']}",
+        "- **If you refuse analytics** where a consent choice is offered (the "
+        "\"analytics\" category), your visit is never counted with an identifier"
+        + (" and is not recorded at all." if site.no_consent == "drop" else
+           "; it only adds to anonymous totals."),
+        "",
+        "### Legal basis",
+        no_consent["basis"],
         "",
         "### How long data is kept",
         "| data | kept for |",

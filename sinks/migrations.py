@@ -12,6 +12,7 @@ Tables (all event data expires by TTL):
 - rollup_daily  AggregatingMergeTree keyed by (site, day, dim, value): one row per
                 dimension value per day (dim '' is the site total), fed the same way
 - sites, api_keys, schema_migrations: configuration, no event data
+- users, site_roles, ui_sessions, shared_links: dashboard access (migration 7)
 - salts          the distributed mode's daily salts (destroyed by the rotation; TTL 2 days
                 as a backstop)
 - processor_checkpoints  per-partition processor position and open visits
@@ -254,6 +255,33 @@ def v5_statements(_s: Settings) -> list[str]:
     ]
 
 
+def v7_statements(_s: Settings) -> list[str]:
+    """Dashboard users, per-site roles, browser sessions and shared links (no event data).
+
+    New tables only, so it depends on no other migration's contents and keeps every row.
+    Each table keeps versions of a row (ReplacingMergeTree(version)); readers take the
+    latest with argMax, as `sites` does. Passwords and link passwords are argon2id hashes;
+    session and link tokens are stored as SHA-256 (256-bit random tokens).
+    """
+    return [
+        """CREATE TABLE IF NOT EXISTS users (
+    email String, password_hash String, is_admin UInt8, deleted UInt8,
+    created DateTime('UTC'), version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY email""",
+        """CREATE TABLE IF NOT EXISTS site_roles (
+    email String, site String, role LowCardinality(String), deleted UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY (email, site)""",
+        """CREATE TABLE IF NOT EXISTS ui_sessions (
+    token_hash String, email String, expires DateTime('UTC'), revoked UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY token_hash
+TTL expires + toIntervalDay(1)""",
+        """CREATE TABLE IF NOT EXISTS shared_links (
+    token_hash String, site String, password_hash String, label String,
+    created DateTime('UTC'), created_by String, revoked UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY token_hash""",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
     Migration(2, "retention policies and audit; salts and processor checkpoints",
@@ -264,6 +292,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               v4_statements),
     Migration(5, "goals: pageview goals, goal names and revenue currencies per site",
               v5_statements),
+    # 6 is taken by parallel work; 7 creates only its own tables, so order is free.
+    Migration(7, "dashboard users, per-site roles, sessions, shared links", v7_statements),
 )
 
 

@@ -106,11 +106,14 @@ class SiteRegistry:
         with self._lock:
             return sorted(self._cache.values(), key=lambda s: s.domain)
 
-    def add(self, domain: str, *, no_consent: str = "anonymous", store_truncated_ip: bool = False,
-            city_geo: bool = False, umami_website_id: str | None = None,
-            matomo_site_id: int | str | None = None, matomo_currency: str | None = None) -> Site:
+    def add(self, domain: str, *, no_consent: str | None = None,
+            store_truncated_ip: bool = False, city_geo: bool = False,
+            umami_website_id: str | None = None, matomo_site_id: int | str | None = None,
+            matomo_currency: str | None = None) -> Site:
         """Register a site, or update its policy if it exists.
 
+        `no_consent` None keeps an existing site's policy and gives a new site
+        DEFAULT_NO_CONSENT: a changed default never rewrites what a site was given.
         A mapping argument left as None keeps the site's current value (so re-running
         `sites add` to change a policy does not unmap its trackers); "" or 0 clears it.
         An Umami or Matomo id already mapped to another site is refused (BadRequest).
@@ -120,6 +123,8 @@ class SiteRegistry:
         with self._lock:
             current = self._cache.get(domain) or Site(domain)
             by_umami, by_matomo = dict(self._by_umami), dict(self._by_matomo)
+        if no_consent is None:  # a new site's Site() carries DEFAULT_NO_CONSENT
+            no_consent = current.no_consent
         umami = (current.umami_website_id if umami_website_id is None
                  else normalise_umami_id(umami_website_id))
         matomo = (current.matomo_site_id if matomo_site_id is None

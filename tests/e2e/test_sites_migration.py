@@ -56,7 +56,8 @@ def test_migration_4_keeps_every_site_and_its_answers_and_adds_empty_mappings(
     before = json.loads(built.stdout)
     assert [s["domain"] for s in before] == ["a.example", "b.example"]
 
-    assert cli(data_dir, "migrate") == "applied migrations: [4]"
+    later = [m.version for m in MIGRATIONS if m.version >= 4]
+    assert cli(data_dir, "migrate") == f"applied migrations: {later}"
     after = json.loads(cli(data_dir, "sites", "list", "--json"))
     assert [{k: s[k] for k in before[0]} for s in after] == before
     assert all((s["umami_website_id"], s["matomo_site_id"], s["matomo_currency"]) ==
