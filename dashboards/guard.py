@@ -14,9 +14,10 @@ Rules (exact mode, k > 1):
   as 1..k-1 makes the refusal say only "fewer than k", never "somebody".
 - Date ranges snap outward to whole UTC hours (`snap_to_hours`).
 - A caller's answered ranges are remembered for the UTC day (RangeLedger). A new range
-  that overlaps a remembered one and differs from it is answered only if every slice of
-  the difference (`slices`) holds at least k visitors under the query's filters; rows of
-  a breakdown whose own slice count is under k are withheld.
+  that overlaps a remembered one and differs from it is refused if a slice of the
+  difference (`slices`) holds 1..k-1 visitors under the query's filters; rows of a
+  breakdown whose own slice count is 1..k-1 are withheld. A slice of nobody changes no
+  number and is allowed (refusing it would refuse "today" then "7 days" on a quiet site).
 """
 
 from __future__ import annotations

@@ -40,7 +40,6 @@ from dashboards.results import (
     Context,
     build_answer,
     merge_rows,
-    non_time_key,
     time_labels,
     totals_by_group,
 )
@@ -154,26 +153,26 @@ class StatsService:
             if self._visitors(probe.query).get((), 0) < self._k:
                 raise too_narrow(probe, self._k)
 
-    def _check_slices(self, query: StatsQuery, caller: Caller) -> set[tuple[str, ...]] | None:
-        """Refuse an aggregate where the query differs by fewer than k visitors from a range
-        `caller` was answered today; for a breakdown, the non-time keys that may be shown
-        (None: no earlier overlapping range, nothing to withhold)."""
+    def _check_slices(self, query: StatsQuery, caller: Caller) -> set[tuple[str, ...]]:
+        """Refuse an aggregate that differs by 1..k-1 visitors from a range `caller` was
+        answered today; for a breakdown, the non-time keys whose rows moved by 1..k-1 (to
+        withhold). A slice of nobody changes nothing and is allowed (docs/privacy.md)."""
         today = self.today()
         self._ledger.check_room(caller.id, query.site_id, query.date_range)
         pieces = {piece for old in self._ledger.earlier(caller.id, query.site_id, today)
                   for piece in slices(query.date_range, old)}
-        enough: set[tuple[str, ...]] | None = None
+        thin: set[tuple[str, ...]] = set()
         for piece in sorted(pieces, key=lambda p: (p.start, p.stop)):
             counts = self._visitors(slice_query(query, piece))
-            big = {key for key, visitors in counts.items() if visitors >= self._k}
-            if not any(d not in TIME_DIMENSIONS for d in query.dimensions) and not big:
+            moved = {key for key, visitors in counts.items() if 0 < visitors < self._k}
+            if moved and not any(d not in TIME_DIMENSIONS for d in query.dimensions):
                 raise TooNarrow(
                     f"date_range: differs from a range this caller asked today by "
                     f"{piece.echo()[0]} to {piece.echo()[1]}, which holds fewer than k="
                     f"{self._k} visitors for these filters; ask the same range or one that "
                     "differs by whole busier hours")
-            enough = big if enough is None else enough & big
-        return enough
+            thin |= moved
+        return thin
 
     def run(self, query: StatsQuery, *, force_raw: bool = False,
             caller: Caller = OWNER) -> dict[str, Any]:
@@ -184,19 +183,16 @@ class StatsService:
         self.check_patterns(query)
         if caller.dp:
             return self._run_dp(query, caller)
-        keep: set[tuple[str, ...]] | None = None
+        thin: set[tuple[str, ...]] = set()
         if self._k > 1:
             self._check_leaves(query)
-            keep = self._check_slices(query, caller)
+            thin = self._check_slices(query, caller)
         goals = self.goals(query)
         plan = plan_query(query, goals=goals, force_raw=force_raw)
         began = time.perf_counter()
         parts = [(statement.measures, run(self._client, statement.sql, statement.parameters))
                  for statement in plan.statements]
         rows = merge_rows(parts, len(query.dimensions))
-        withheld = frozenset() if keep is None else frozenset(
-            key for key in (non_time_key(query, row.dimensions) for row in rows)
-            if key not in keep)
         totals = {d.metric: (d.dimensions, totals_by_group(
             d.dimensions, run(self._client, d.statement.sql, d.statement.parameters)))
             for d in plan.denominators}
@@ -204,7 +200,7 @@ class StatsService:
                          if "event:goal" in query.dimensions else -1)
         context = Context(totals, plan.revenue, goals, goal_position)
         results, meta = build_answer(query, rows, k=self._k, context=context,
-                                     withheld=withheld)
+                                     withheld=frozenset(thin))
         self._ledger.record(caller.id, query.site_id, query.date_range)
         log.debug("stats query site=%s source=%s table=%s rows=%d released=%d in %.1f ms",
                   query.site_id, plan.source, plan.table, len(rows), len(results),

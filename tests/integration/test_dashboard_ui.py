@@ -180,7 +180,8 @@ def test_csv_export_has_the_panels_rows_and_a_hidden_line_never_the_small_row(ui
     assert rows[0] == ["panel", "dimension", "value", "metric", "number"]
     assert ["pages", "event:page", "/pricing", "visitors", "6"] in rows
     assert ["sources", "visit:source", "Google", "visitors", "6"] in rows
-    assert any(r[0] == "pages" and r[2].startswith("rows under 5 visitors are never shown") for r in rows)
+    assert any(r[0] == "pages" and r[2].startswith("rows under 5 visitors are never shown")
+               for r in rows)
     assert "script" not in response.get_data(as_text=True)
 
 

@@ -184,10 +184,35 @@ def test_overlapping_windows_of_a_breakdown_withhold_the_rows_that_moved_by_unde
     answer = ask(svc, {"date_range": ["2024-03-09T10:00:00", "2024-03-09T12:59:59"],
                        "dimensions": ["event:page"]})
     assert answer["results"] == [{"metrics": [20], "dimensions": ["/common"]}]
-    # a range differing by a slice where /common gains nobody: /common is withheld
+    # vs [10, 11): /common moved by 10 (kept); the FR row moved by 1 (withheld, as under k)
     answer = ask(svc, {"date_range": ["2024-03-09T10:00:00", "2024-03-09T13:59:59"],
-                       "dimensions": ["event:page"]})
-    assert answer["results"] == []
+                       "dimensions": ["visit:country"]})
+    assert answer["results"] == [{"metrics": [20], "dimensions": ["DE"]}]
+
+
+def test_a_breakdown_row_that_moved_by_under_k_is_withheld_even_when_itself_big(
+        stats_db: Client) -> None:  # noqa: F811 (the imported fixture)
+    """DE: 6 visitors at 10:xx, 2 more at 12:xx. [10, 11) then [10, 13): DE is 8 (>= k) but
+    8 - 6 = 2 would isolate the two late visitors: the row is withheld."""
+    traffic = Traffic()
+    for v in range(1, 7):
+        traffic.visit(v, at(10, v), ["/"], country="DE", source="Google")
+    for v in (7, 8):
+        traffic.visit(v, at(12, v), ["/"], country="DE", source="Google")
+    for v in range(9, 20):
+        traffic.visit(v, at(11, v), ["/"], country="FR", source="Google")
+    traffic.write(stats_db)
+    svc = service(stats_db)
+    first = ask(svc, {"date_range": ["2024-03-09T10:00:00", "2024-03-09T10:59:59"],
+                      "dimensions": ["visit:country"]})
+    assert first["results"] == [{"metrics": [6], "dimensions": ["DE"]}]
+    later = ask(svc, {"date_range": ["2024-03-09T10:00:00", "2024-03-09T12:59:59"],
+                      "dimensions": ["visit:country"]})
+    assert later["results"] == [{"metrics": [11], "dimensions": ["FR"]}]
+    # a fresh caller sees DE's 8: only the difference is what must not be learned
+    fresh = ask(svc, {"date_range": ["2024-03-09T10:00:00", "2024-03-09T12:59:59"],
+                      "dimensions": ["visit:country"]}, caller="fresh")
+    assert {"metrics": [8], "dimensions": ["DE"]} in fresh["results"]
 
 
 def test_a_fresh_caller_is_not_refused_for_another_callers_ranges(rare: Client) -> None:

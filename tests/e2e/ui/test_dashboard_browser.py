@@ -107,7 +107,8 @@ def test_marketer_journey_in_chromium(browser: Any, serve: Serve, artifacts: Pat
     rows = list(csv.reader(Path(exported).open(encoding="utf-8")))
     assert ["pages", "event:page", "/pricing", "visitors", "6"] in rows
     assert ["pages", "event:page", PAYLOAD, "visitors", "5"] in rows
-    assert any(r[0] == "pages" and r[2].startswith("rows under 5 visitors are never shown") for r in rows)
+    assert any(r[0] == "pages" and r[2].startswith("rows under 5 visitors are never shown")
+               for r in rows)
     assert "/only-one" not in Path(exported).read_text(encoding="utf-8")
 
     page.get_by_role("link", name="Shared links").click()
