@@ -26,6 +26,7 @@ from contract.transports.kafka import KafkaTransport
 from crumbless.app import base_app, collector_config
 from crumbless.runtime import Clock, ensure_private_dir, utc_now
 from dashboards.api import stats_blueprint
+from dashboards.noise import DpPolicy
 from dashboards.stats import StatsService
 from processors.kafka_runner import KafkaProcessor
 from sinks.clickhouse import ClickHouseSink
@@ -87,7 +88,9 @@ def dashboard_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
     sites = SiteRegistry(client)
     keys = ApiKeys(client, sites)
     app = base_app(metrics, lambda: {})
-    stats = StatsService(client, k=settings.k_anonymity, clock=utc_now)
+    stats = StatsService(client, k=settings.k_anonymity, clock=utc_now,
+                         dp_sites=frozenset(settings.dp_sites),
+                         dp_policy=DpPolicy(settings.dp_query_epsilon, settings.dp_budget))
     app.register_blueprint(stats_blueprint(stats, authorize=keys.authorize))
     register_ui(app, client=client, settings=settings, stats=stats, sites=sites,
                 retention=RetentionStore(client, settings, sites.domains), clock=utc_now)
