@@ -8,6 +8,7 @@ and user agent exist only in this request's memory and are never logged.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from contract.errors import (
     DropEvent,
     PayloadTooLarge,
     SpoolFull,
+    StorageError,
     TransportError,
     UnknownSite,
     UnsupportedMediaType,
@@ -44,6 +46,14 @@ class CollectorConfig:
     proxy_header: str = "x-forwarded-for"
 
 
+class RateLimited(Exception):
+    """A site is over its event rate; `wait` is the seconds until it may send again."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
 def _error(status: int, reason: str) -> Response:
     response = jsonify(error=reason)
     response.status_code = status
@@ -60,8 +70,12 @@ def _cors(response: Response) -> Response:
 
 def collector_blueprint(*, config: CollectorConfig, anonymiser: Anonymiser,
                         site_for: Callable[[str], Site | None], transport: Transport,
-                        metrics: Metrics) -> Blueprint:
-    """The /api/event endpoint wired to its collaborators."""
+                        metrics: Metrics,
+                        site_limit: Callable[[str], float] | None = None) -> Blueprint:
+    """The /api/event endpoint wired to its collaborators.
+
+    `site_limit(domain)` is the per-site rate limit: seconds to wait, 0.0 to go ahead.
+    """
     bp = Blueprint("collector", __name__)
 
     @bp.route("/api/event", methods=["OPTIONS"])
@@ -75,6 +89,17 @@ def collector_blueprint(*, config: CollectorConfig, anonymiser: Anonymiser,
         except BadRequest as exc:
             metrics.inc("beacons_rejected", status=str(exc.status))
             return _cors(_error(exc.status, str(exc)))
+        except RateLimited as exc:
+            metrics.inc("rate_limited", scope="site")
+            response = _error(429, "rate limit: too many events for this site; retry later")
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
+            return _cors(response)
+        except StorageError as exc:  # the site registry or the salts could not be read
+            metrics.inc("storage_errors")
+            log.error("site or salt lookup failed: %s", type(exc).__name__)
+            response = _error(503, "storage unavailable; retry later")
+            response.headers["Retry-After"] = RETRY_AFTER_S
+            return _cors(response)
         if events:
             try:
                 transport.publish(events)
@@ -109,6 +134,9 @@ def collector_blueprint(*, config: CollectorConfig, anonymiser: Anonymiser,
             site = site_for(domain)
             if site is None:
                 raise UnknownSite(f"domain {domain} is not a registered site")
+            wait = site_limit(site.domain) if site_limit is not None else 0.0
+            if wait > 0:
+                raise RateLimited(wait)
             sites.append(site)
         facts = RequestFacts(
             ip=client_ip(request.remote_addr or "", request.headers.get(config.proxy_header),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,9 @@ from collector.salts import SaltStore
 from contract.metrics import Metrics
 from contract.settings import Settings
 from contract.transports.kafka import KafkaTransport
-from crumbless.app import base_app, collector_config
+from crumbless.app import EdgeLimits, base_app, collector_config, site_gate
 from crumbless.runtime import Clock, ensure_private_dir, utc_now
+from crumbless.server import Served
 from dashboards.api import stats_blueprint
 from dashboards.stats import StatsService
 from processors.kafka_runner import KafkaProcessor
@@ -57,10 +57,12 @@ class CollectorRuntime:
 
     def app(self) -> Flask:
         """The collector's WSGI app."""
-        app = base_app(self.metrics, lambda: {"spool_backlog": self.transport.backlog})
+        limits = EdgeLimits.from_settings(self.settings)
+        app = base_app(self.metrics, lambda: {"spool_backlog": self.transport.backlog}, limits)
         app.register_blueprint(collector_blueprint(
             config=collector_config(self.settings), anonymiser=self.edge.anonymiser,
-            site_for=self.sites.get, transport=self.transport, metrics=self.metrics))
+            site_for=self.sites.get, transport=self.transport, metrics=self.metrics,
+            site_limit=site_gate(limits)))
         return app
 
     def close(self) -> None:
@@ -69,21 +71,21 @@ class CollectorRuntime:
         self.edge.close()
 
 
-def collector_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
-    """Factory for `crumbless collector`."""
+def collector_app(settings: Settings) -> Served:
+    """Factory for `crumbless collector` (no admin API: sites are managed through storage)."""
     runtime = CollectorRuntime(settings)
-    return runtime.app(), runtime.close
+    return Served(public=runtime.app(), close=runtime.close)
 
 
-def dashboard_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
+def dashboard_app(settings: Settings) -> Served:
     """Factory for `crumbless dashboard`: the Stats API over ClickHouse."""
     client = connect(settings.dsn, settings.database)
     metrics = Metrics()
     keys = ApiKeys(client, SiteRegistry(client))
-    app = base_app(metrics, lambda: {})
+    app = base_app(metrics, lambda: {}, EdgeLimits.from_settings(settings))
     app.register_blueprint(stats_blueprint(
         StatsService(client, k=settings.k_anonymity, clock=utc_now), authorize=keys.authorize))
-    return app, lambda: None
+    return Served(public=app, close=lambda: None)
 
 
 def build_processor(settings: Settings, *, client: Client | None = None,
