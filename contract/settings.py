@@ -115,6 +115,9 @@ class Settings:
     log_durability: str = field(default="fsync", metadata=_meta(
         "fsync: an acknowledged event survives a power loss; flush: survives a process crash",
         choices=("fsync", "flush")))
+    eventlog_roll_seconds: float = field(default=60.0, metadata=_meta(
+        "seconds after which an event log segment rolls, so processed events leave the "
+        "disk within about this long", low=0.1, high=3600))
     spool_max_bytes: int = field(default=1 << 30, metadata=_meta(
         "disk the local event log/spool may use before the collector answers 503",
         low=1 << 20, high=1 << 40))
