@@ -148,7 +148,10 @@ def _server(app: WSGIApp, socket_map: dict[int, Any], dispatcher: ThreadedTaskDi
         connection_limit=settings.max_connections, channel_timeout=settings.client_timeout,
         cleanup_interval=1, max_request_body_size=max(settings.max_body_bytes, 64 * 1024),
         max_request_header_size=32 * 1024, backlog=1024, asyncore_use_poll=True,
-        expose_tracebacks=False, ident="crumbless", **where)
+        expose_tracebacks=False, ident="crumbless",
+        # crumbless reads the one forwarding header its trusted proxies set (collector/
+        # anonymise.py:client_ip); waitress's own clearing would drop it before the app.
+        clear_untrusted_proxy_headers=False, **where)
     channel = type("Channel", (CrumblessChannel,),
                    {"request_timeout": float(settings.request_timeout)})
     server.channel_class = channel  # waitress builds each connection from this attribute

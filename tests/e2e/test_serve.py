@@ -30,21 +30,27 @@ def free_port() -> int:
 class Server:
     """A `crumbless serve` subprocess on loopback with its own data directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.url = f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
+        self.env = env or {}
+        self.log_path = data_dir.parent / f"serve-{self.port}.log"  # every line it writes
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "CRUMBLESS_BATCH_INTERVAL": "0.1", "CRUMBLESS_K_ANONYMITY": "1"}
+        env = {**os.environ, "CRUMBLESS_BATCH_INTERVAL": "0.1", "CRUMBLESS_K_ANONYMITY": "1",
+               **self.env}
         self.proc = subprocess.Popen(
-            [*CLI, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+            [*CLI, "serve", "--host", self.host, "--port", str(self.port), "--data-dir",
+             str(self.data_dir)], stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT,
+            env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited: {self.proc.stdout.read().decode()}")  # type: ignore[union-attr]
+                raise AssertionError(f"serve exited: {self.log_path.read_text()}")
             try:
                 with urllib.request.urlopen(self.url + "/api/health", timeout=2):
                     if (self.data_dir / "server.json").exists():
