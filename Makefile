@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= ./data
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint bench clean
+.PHONY: help install run test lint bench clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -13,7 +13,8 @@ help:  ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[test,bench]'
+	@# setuptools warns on every editable install that local folders shadow packages: known here
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install -q -c constraints.txt -e '.[test,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install crumbless with pinned dependencies
@@ -21,7 +22,7 @@ install: $(STAMP)  ## create .venv and install crumbless with pinned dependencie
 run: $(STAMP)  ## install, then serve the embedded mode on http://127.0.0.1:8000
 	$(BIN)/crumbless serve --host 127.0.0.1 --port 8000 --data-dir $(DATA_DIR)
 
-test: $(STAMP)  ## install, then run the whole test suite (starts a real Kafka broker)
+test: lint  ## install, ruff + mypy, then the whole test suite (starts a real Kafka broker)
 	$(BIN)/python -m pytest -q
 
 lint:  $(STAMP) ## ruff and mypy
@@ -31,5 +32,8 @@ lint:  $(STAMP) ## ruff and mypy
 bench: $(STAMP)  ## run the benchmarks in bench/ (numbers go to docs/benchmarks.md)
 	$(BIN)/python -m bench
 
-clean:  ## remove the virtualenv and caches (not the data directory)
+clean:  ## remove the virtualenv and tool caches (not the data directory)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+distclean: clean  ## also remove the Kafka jars the tests cached in ~/.cache/crumbless
+	rm -rf $(HOME)/.cache/crumbless

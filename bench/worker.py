@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = {"collector-http": "bench.collector_http", "stats-query": "bench.stats_query"}
+MODULES = {"collector-http": "bench.collector_http", "stats-query": "bench.stats_query",
+           "processor": "bench.processor"}
 
 
 def spawn(name: str, *args: str, timeout: float) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import maxminddb
 from maxminddb import InvalidDatabaseError
 
-__all__ = ["UNKNOWN_GEO", "Geo", "GeoLookup"]
+__all__ = ["UNKNOWN_GEO", "Geo", "GeoLookup", "has_cities"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,19 @@ class GeoLookup:
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()
+
+
+def has_cities(path: Path) -> bool:
+    """Whether the .mmdb at ``path`` is a City edition (city and region), not a Country one.
+
+    Read from the file's metadata ``database_type`` (e.g. "GeoLite2-City",
+    "DBIP-City-Lite", "GeoLite2-Country"); raises ValueError when the file is unreadable.
+    """
+    try:
+        with maxminddb.open_database(path, maxminddb.MODE_AUTO) as reader:
+            return "city" in str(reader.metadata().database_type).lower()
+    except (OSError, InvalidDatabaseError, ValueError, TypeError) as exc:
+        raise ValueError(f"cannot read the GeoIP database {str(path)!r} ({exc})") from exc
 
 
 def _parse_address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

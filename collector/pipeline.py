@@ -46,7 +46,7 @@ class Anonymiser:
         mode = counting_mode(beacon.consent, site.no_consent, opted_out(facts.headers))
         bot_reason = self.bots(facts.user_agent, facts.headers)
         if bot_reason is not None:
-            raise DropEvent(f"bot:{bot_reason}")
+            raise DropEvent(f"bot:{bot_reason}", kind="bot")
         now = self.clock()
         geo = self.geo.lookup(facts.ip, with_city=site.city_geo)
         client = parse_user_agent(facts.user_agent)

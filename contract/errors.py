@@ -5,7 +5,8 @@
     │   ├── UnknownSite       the beacon names a domain that is not registered (400)
     │   ├── PayloadTooLarge   the body is over the size limit (413)
     │   ├── UnsupportedMediaType  the Content-Type is not accepted (415)
-    │   └── BadQuery          a Stats API query names a bad field (400)
+    │   ├── BadQuery          a Stats API query names a bad field (400)
+    │   └── TooManyRequests   over a rate limit (429 + Retry-After)
     ├── DropEvent             the event is deliberately not counted (consent, bot): not an error
     ├── InvalidEvent          a decoded event breaks the contract (→ dead-letter, never a crash)
     ├── ConfigError           a setting has a bad value; names the setting and what is accepted
@@ -51,8 +52,26 @@ class BadQuery(BadRequest):
     status = 400
 
 
+class TooManyRequests(BadRequest):
+    """Over a rate limit; `retry_after` is the seconds until the client may try again."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class DropEvent(CrumblessError):
-    """Raised by a pipeline step to drop the event on purpose; the message is the reason."""
+    """Raised by a pipeline step to drop the event on purpose; the message is the reason.
+
+    `kind` is the fixed word the metrics and the `X-Crumbless-Dropped` header carry
+    (`bot` or `consent`); the message may be longer but never holds an IP or user agent.
+    """
+
+    def __init__(self, reason: str, *, kind: str = "consent") -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 class InvalidEvent(CrumblessError):

@@ -27,6 +27,9 @@ class Attribute:
     dimension: str = ""  # Stats API dimension ("" if not offered)
     enriched: bool = False  # derived by the processors (source, channel), not by the edge
     since: int = 1  # schema version whose migration created the column
+    # Kept in rollup_daily: the views of schema 1 hold the schema-1 attributes that had a
+    # dimension then; a dimension added later is served raw (or needs the views rebuilt).
+    rollup: bool = True
 
 
 VISIT_ATTRIBUTES: tuple[Attribute, ...] = (
@@ -43,9 +46,11 @@ VISIT_ATTRIBUTES: tuple[Attribute, ...] = (
     Attribute("region", "region", "LowCardinality(String)", "visit:region"),
     Attribute("city", "city", "String", "visit:city"),
     Attribute("browser", "browser", "LowCardinality(String)", "visit:browser"),
-    Attribute("browser_version", "browser_version", "LowCardinality(String)"),
+    Attribute("browser_version", "browser_version", "LowCardinality(String)",
+              "visit:browser_version", rollup=False),
     Attribute("os", "os", "LowCardinality(String)", "visit:os"),
-    Attribute("os_version", "os_version", "LowCardinality(String)"),
+    Attribute("os_version", "os_version", "LowCardinality(String)", "visit:os_version",
+              rollup=False),
     Attribute("device", "device", "LowCardinality(String)", "visit:device"),
 )
 VISIT_KEYS: tuple[str, ...] = ("hostname", *(a.key for a in VISIT_ATTRIBUTES))

@@ -109,7 +109,11 @@ class Settings:
     session_timeout_minutes: int = field(default=30, metadata=_meta(
         "inactivity after which a visit ends", low=1, high=240))
     batch_size: int = field(default=2000, metadata=_meta(
-        "events per ClickHouse insert (upper bound)", low=1, high=1_000_000))
+        "events per ClickHouse insert while the processor keeps up", low=1, high=1_000_000))
+    max_batch_size: int = field(default=20_000, metadata=_meta(
+        "events per ClickHouse insert when catching up on a backlog (batches grow from "
+        "batch_size to this as the backlog grows; fewer, larger inserts)",
+        low=1, high=1_000_000))
     batch_interval: float = field(default=1.0, metadata=_meta(
         "seconds a partial batch may wait before it is written", low=0.01, high=60))
     log_durability: str = field(default="fsync", metadata=_meta(
@@ -118,6 +122,9 @@ class Settings:
     eventlog_roll_seconds: float = field(default=60.0, metadata=_meta(
         "seconds after which an event log segment rolls, so processed events leave the "
         "disk within about this long", low=0.1, high=3600))
+    log_level: str = field(default="info", metadata=_meta(
+        "what the server logs: debug adds a line per dropped event (site and reason only)",
+        choices=("debug", "info", "warning", "error")))
     spool_max_bytes: int = field(default=1 << 30, metadata=_meta(
         "disk the local event log/spool may use before the collector answers 503",
         low=1 << 20, high=1 << 40))
@@ -142,6 +149,9 @@ class Settings:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError as exc:
                 raise ConfigError(f"trusted_proxies: {proxy!r} is not an IP or CIDR") from exc
+        if self.max_batch_size < self.batch_size:
+            raise ConfigError(f"max_batch_size={self.max_batch_size} is below batch_size="
+                              f"{self.batch_size}; it is the size batches grow to")
         if self.kafka_retention_hours > self.raw_ttl_days * 24:
             raise ConfigError(f"kafka_retention_hours={self.kafka_retention_hours} exceeds the "
                               f"raw-event TTL ({self.raw_ttl_days} days = "

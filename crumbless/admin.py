@@ -24,14 +24,17 @@ from urllib.parse import urlsplit
 from clickhouse_connect.driver.client import Client
 from flask import Blueprint, Response, jsonify, request
 
-from contract.errors import BadRequest, CrumblessError, StorageError
+from contract.errors import BadRequest, ConfigError, CrumblessError, StorageError
 from contract.settings import Settings
 from contract.sites import normalise_domain
 from sinks.migrations import migrate
 from sinks.registry import ApiKeys, SiteRegistry
 from sinks.retention import RetentionStore
+from sinks.users import UserStore
 
 SERVER_FILE = "server.json"
+SITE_OPTIONS = ("no_consent", "store_truncated_ip", "city_geo", "umami_website_id",
+                "matomo_site_id", "matomo_currency", "timezone")
 log = logging.getLogger(__name__)
 
 
@@ -49,11 +52,18 @@ class Admin(Protocol):
                         actor: str) -> dict[str, Any]: ...
     def retention_audit(self) -> list[dict[str, Any]]: ...
     def privacy_notice(self, site: str | None, fmt: str) -> str: ...
+    def add_user(self, email: str, password_hash: str, is_admin: bool) -> str: ...
+    def grant(self, email: str, site: str, role: str) -> None: ...
+    def revoke(self, email: str, site: str) -> None: ...
+    def list_users(self) -> list[dict[str, Any]]: ...
+    def remove_user(self, email: str) -> None: ...
 
 
 def _site_dict(site: Any) -> dict[str, Any]:
     return {"domain": site.domain, "no_consent": site.no_consent,
-            "store_truncated_ip": site.store_truncated_ip, "city_geo": site.city_geo}
+            "store_truncated_ip": site.store_truncated_ip, "city_geo": site.city_geo,
+            "umami_website_id": site.umami_website_id, "matomo_site_id": site.matomo_site_id,
+            "matomo_currency": site.matomo_currency, "timezone": site.timezone}
 
 
 class DirectAdmin:
@@ -65,6 +75,32 @@ class DirectAdmin:
         self.sites = SiteRegistry(client)
         self.keys = ApiKeys(client, self.sites)
         self.retention = RetentionStore(client, settings, self.sites.domains)
+        self.users = UserStore(client)
+
+    def add_user(self, email: str, password_hash: str, is_admin: bool) -> str:
+        """Create a dashboard user (or reset their password) from an argon2 hash."""
+        return self.users.add_user(email, password_hash, is_admin=is_admin)
+
+    def grant(self, email: str, site: str, role: str) -> None:
+        """Give a user a role (owner, viewer) on a registered site."""
+        if self.sites.get(normalise_domain(site)) is None:
+            self.sites.refresh()
+            if self.sites.get(normalise_domain(site)) is None:
+                raise BadRequest(f"site {site} is not registered; add it first")
+        self.users.grant(email, site, role)
+
+    def revoke(self, email: str, site: str) -> None:
+        """Take a user's role on a site away."""
+        self.users.revoke(email, site)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user with their admin flag and roles (never a hash)."""
+        return [{"email": u.email, "admin": u.is_admin, "roles": u.roles}
+                for u in self.users.list_users()]
+
+    def remove_user(self, email: str) -> None:
+        """Delete a user."""
+        self.users.remove_user(email)
 
     def retention_show(self) -> dict[str, Any]:
         """Live TTLs, sizes and ages per table and site, and the effective policy."""
@@ -108,10 +144,23 @@ class DirectAdmin:
                             kafka_hours=kafka_hours,
                             salt_grace_hours=self.settings.salt_grace_hours,
                             k_anonymity=self.settings.k_anonymity,
-                            geo_enabled=bool(self.settings.geoip_db), storage=storage)
+                            geo=self._geo_level(chosen.city_geo), storage=storage)
         if fmt not in ("md", "html"):
             raise BadRequest("format must be md or html")
         return render_markdown(facts) if fmt == "md" else render_html(facts)
+
+    def _geo_level(self, site_wants_city: bool) -> str:
+        """What the collector looks up for a site, from the configured database's edition."""
+        from collector.geo import has_cities
+        from crumbless.notice import geo_level
+
+        path = self.settings.geoip_db
+        try:
+            cities = bool(path) and has_cities(Path(path))
+        except ValueError as exc:
+            raise ConfigError(f"geoip_db: {exc}") from exc
+        return geo_level(database=bool(path), database_has_cities=cities,
+                         site_wants_city=site_wants_city)
 
     def list_sites(self) -> list[dict[str, Any]]:
         """Every registered site with its policy."""
@@ -225,6 +274,33 @@ class RemoteAdmin:
         """The audit trail, newest first."""
         return list(self._call("GET", "/api/admin/retention/audit"))
 
+    def add_user(self, email: str, password_hash: str, is_admin: bool) -> str:
+        """Create a dashboard user through the running server (the hash, never a password)."""
+        return str(self._call("POST", "/api/admin/users", {
+            "email": email, "password_hash": password_hash, "admin": is_admin})["email"])
+
+    def grant(self, email: str, site: str, role: str) -> None:
+        """Give a user a role on a site."""
+        self._call("POST", "/api/admin/users/grant", {"email": email, "site": site,
+                                                      "role": role})
+
+    def revoke(self, email: str, site: str) -> None:
+        """Take a user's role on a site away."""
+        self._call("POST", "/api/admin/users/revoke", {"email": email, "site": site})
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user with roles."""
+        return list(self._call("GET", "/api/admin/users"))
+
+    def remove_user(self, email: str) -> None:
+        """Delete a user."""
+        self._call("DELETE", f"/api/admin/users/{urllib.parse.quote(email)}")
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the server has written every event it accepted; False on timeout."""
+        query = urllib.parse.urlencode({"timeout": timeout})
+        return bool(self._call("POST", f"/api/admin/drain?{query}", {})["drained"])
+
     def privacy_notice(self, site: str | None, fmt: str) -> str:
         """The privacy notice, rendered by the running server."""
         query = urllib.parse.urlencode({k: v for k, v in (("site", site), ("format", fmt)) if v})
@@ -258,12 +334,12 @@ MAX_DRAIN_S = 600.0
 def site_policy(raw: dict[str, Any]) -> dict[str, Any]:
     """The policy fields of an add-site body, type-checked; BadRequest names the field."""
     policy: dict[str, Any] = {}
-    if "no_consent" in raw:
+    if raw.get("no_consent") is not None:
         if raw["no_consent"] not in NO_CONSENT_CHOICES:
             raise BadRequest(f"no_consent: expected one of {', '.join(NO_CONSENT_CHOICES)}")
         policy["no_consent"] = raw["no_consent"]
     for flag in ("store_truncated_ip", "city_geo"):
-        if flag in raw:
+        if raw.get(flag) is not None:
             if not isinstance(raw[flag], bool):
                 raise BadRequest(f"{flag}: expected true or false")
             policy[flag] = raw[flag]
@@ -320,7 +396,8 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     @bp.post("/sites")
     def add_site() -> Response:
         raw = body()
-        policy = site_policy(raw)
+        policy = {k: raw[k] for k in SITE_OPTIONS if k in raw and raw[k] is not None}
+        policy.update(site_policy(raw))  # the typed fields, checked
         return jsonify(ops.add_site(str(raw.get("domain", "")), **policy))
 
     @bp.delete("/sites/<domain>")
@@ -368,6 +445,37 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     def privacy_notice() -> Response:
         return jsonify(notice=ops.privacy_notice(request.args.get("site"),
                                                  request.args.get("format", "md")))
+
+    @bp.get("/users")
+    def users_list() -> Response:
+        return jsonify(ops.list_users())
+
+    @bp.post("/users")
+    def users_add() -> Response:
+        raw = body()
+        hashed = str(raw.get("password_hash", ""))
+        if not hashed.startswith("$argon2"):
+            raise BadRequest("password_hash: an argon2 hash made by `crumbless users add`")
+        return jsonify(email=ops.add_user(str(raw.get("email", "")), hashed,
+                                          bool(raw.get("admin"))))
+
+    @bp.post("/users/grant")
+    def users_grant() -> Response:
+        raw = body()
+        ops.grant(str(raw.get("email", "")), str(raw.get("site", "")),
+                  str(raw.get("role", "viewer")))
+        return jsonify(granted=True)
+
+    @bp.post("/users/revoke")
+    def users_revoke() -> Response:
+        raw = body()
+        ops.revoke(str(raw.get("email", "")), str(raw.get("site", "")))
+        return jsonify(revoked=True)
+
+    @bp.delete("/users/<email>")
+    def users_remove(email: str) -> Response:
+        ops.remove_user(email)
+        return jsonify(removed=email)
 
     @bp.post("/drain")
     def drain() -> Response:

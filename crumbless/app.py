@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from collector.anonymise import client_ip
 from collector.app import CollectorConfig, collector_blueprint
 from collector.ratelimit import ClientKeys, Limit, RateLimiter, retry_after
+from collector.tracker import tracker_blueprint
 from contract.metrics import Metrics
 from contract.settings import Settings
 from crumbless.admin import admin_blueprint
@@ -116,9 +117,15 @@ def create_app(runtime: Runtime) -> Flask:
     app.register_blueprint(collector_blueprint(
         config=collector_config(settings), anonymiser=runtime.edge.anonymiser,
         site_for=runtime.sites.get, transport=runtime.transport, metrics=runtime.metrics,
-        site_limit=site_gate(limits)))
+        site_limit=site_gate(limits),
+        umami_site=runtime.sites.by_umami_id, matomo_site=runtime.sites.by_matomo_id))
+    app.register_blueprint(tracker_blueprint())
     stats = StatsService(runtime.client, k=settings.k_anonymity, clock=runtime.clock)
     app.register_blueprint(stats_blueprint(stats, authorize=runtime.keys.authorize))
+    from crumbless.webui import register_ui
+
+    register_ui(app, client=runtime.client, settings=settings, stats=stats, sites=runtime.sites,
+                retention=runtime.retention, clock=runtime.clock)
     return app
 
 

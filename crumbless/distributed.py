@@ -18,6 +18,7 @@ from flask import Flask
 from collector.app import collector_blueprint
 from collector.edge import PrivacyEdge
 from collector.salts import SaltStore
+from collector.tracker import tracker_blueprint
 from contract.metrics import Metrics
 from contract.settings import Settings
 from contract.transports.kafka import KafkaTransport
@@ -62,7 +63,9 @@ class CollectorRuntime:
         app.register_blueprint(collector_blueprint(
             config=collector_config(self.settings), anonymiser=self.edge.anonymiser,
             site_for=self.sites.get, transport=self.transport, metrics=self.metrics,
-            site_limit=site_gate(limits)))
+            site_limit=site_gate(limits),
+            umami_site=self.sites.by_umami_id, matomo_site=self.sites.by_matomo_id))
+        app.register_blueprint(tracker_blueprint())
         return app
 
     def close(self) -> None:
@@ -78,13 +81,18 @@ def collector_app(settings: Settings) -> Served:
 
 
 def dashboard_app(settings: Settings) -> Served:
-    """Factory for `crumbless dashboard`: the Stats API over ClickHouse."""
+    """Factory for `crumbless dashboard`: the Stats API and the web UI over ClickHouse."""
+    from crumbless.webui import register_ui
+
     client = connect(settings.dsn, settings.database)
     metrics = Metrics()
-    keys = ApiKeys(client, SiteRegistry(client))
+    sites = SiteRegistry(client)
+    keys = ApiKeys(client, sites)
     app = base_app(metrics, lambda: {}, EdgeLimits.from_settings(settings))
-    app.register_blueprint(stats_blueprint(
-        StatsService(client, k=settings.k_anonymity, clock=utc_now), authorize=keys.authorize))
+    stats = StatsService(client, k=settings.k_anonymity, clock=utc_now)
+    app.register_blueprint(stats_blueprint(stats, authorize=keys.authorize))
+    register_ui(app, client=client, settings=settings, stats=stats, sites=sites,
+                retention=RetentionStore(client, settings, sites.domains), clock=utc_now)
     return Served(public=app, close=lambda: None)
 
 
@@ -102,7 +110,7 @@ def build_processor(settings: Settings, *, client: Client | None = None,
         sink=ClickHouseSink(client, retention.keep_for),
         checkpoint_for=lambda p: ClickHouseCheckpoint(client, settings.kafka_topic, p),
         metrics=metrics or Metrics(), batch_size=settings.batch_size,
-        batch_interval=settings.batch_interval,
+        max_batch_size=settings.max_batch_size, batch_interval=settings.batch_interval,
         session_timeout_ms=settings.session_timeout_minutes * 60_000,
         consumer_config={"session_timeout_ms": settings.kafka_session_timeout_ms,
                          "heartbeat_interval_ms": max(1000,

@@ -28,8 +28,25 @@ class NoticeFacts:
     kafka_hours: int | None  # None in the embedded mode
     salt_grace_hours: int
     k_anonymity: int
-    geo_enabled: bool
+    geo: str  # what is looked up: one of GEO_LEVELS
     storage: str  # where the data is processed
+
+
+# What the collector can look up: nothing (no database), the country (a Country edition),
+# country and region (a City edition), or also the city (a City edition and the site's
+# city opt-in).
+GEO_LEVELS = ("none", "country", "region", "city")
+GEO_TEXT = {"country": "your country", "region": "your country and region (such as a state)",
+            "city": "your country, region and city"}
+
+
+def geo_level(*, database: bool, database_has_cities: bool, site_wants_city: bool) -> str:
+    """The GEO_LEVELS entry the collector applies for one site."""
+    if not database:
+        return "none"
+    if not database_has_cities:
+        return "country"
+    return "city" if site_wants_city else "region"
 
 
 def live_days(show: dict[str, Any], site: str) -> dict[str, int]:
@@ -53,30 +70,65 @@ def live_days(show: dict[str, Any], site: str) -> dict[str, int]:
     return days
 
 
+# What the site does with traffic that carries no consent signal, and the legal basis
+# the notice states for it (GDPR Art. 6(1)(f) legitimate interest, 6(1)(a) consent).
+NO_CONSENT_WORDING: dict[str, dict[str, str]] = {
+    "full": {
+        "what": "Without an explicit refusal, visits are counted with the daily identifier "
+                "described above, which cannot recognise you on another day: this is what "
+                "happens when your browser sends no consent choice at all.",
+        "basis": "We count visits on the basis of our legitimate interest in knowing how "
+                 "this site is used (GDPR Art. 6(1)(f)): no cookies, no profile, an "
+                 "identifier that is unlinkable after a day, and only totals are reported. "
+                 "You can object at any time by refusing analytics or with Do Not Track or "
+                 "Global Privacy Control; your visit is then never counted with an "
+                 "identifier.",
+    },
+    "anonymous": {
+        "what": "**Without your consent,** your page view is counted without "
+                "any identifier: it adds to totals, but cannot be linked to your other "
+                "page views, not even within the same day.",
+        "basis": "We count visits with the daily identifier only with your consent (GDPR "
+                 "Art. 6(1)(a)), which you can withdraw at any time. Without consent we "
+                 "only add your page view to anonymous totals, on the basis of our "
+                 "legitimate interest (Art. 6(1)(f)).",
+    },
+    "drop": {
+        "what": "**Without your consent,** nothing about your visit is recorded.",
+        "basis": "We measure visits only with your consent (GDPR Art. 6(1)(a)), which you "
+                 "can withdraw at any time.",
+    },
+}
+
+
 def _span(days: int) -> str:
     if (days >= 60 and days % 30 in (0, 10)) or days >= 365:
         return f"{days} days (about {round(days / 30.4)} months)"
     return f"{days} day" + ("" if days == 1 else "s")
 
 
+def _hours(n: int) -> str:
+    return f"{n} hour" + ("" if n == 1 else "s")
+
+
+def _after_day(grace_hours: int) -> str:
+    return (f"{_hours(grace_hours)} after that day ends" if grace_hours
+            else "when that day ends")
+
+
+def _salt_life(grace_hours: int) -> str:
+    return f"its day plus {_hours(grace_hours)}" if grace_hours else "its day"
+
+
 def render_markdown(f: NoticeFacts) -> str:
     """The notice in Markdown, in plain language."""
     site = f.site
-    geo = ("country, region and city" if site.city_geo else "country and region") \
-        if f.geo_enabled else "no location"
     ip_line = ("We keep only a shortened form of your IP address (the first three of four "
                "parts of an IPv4 address, /24, or the first 48 bits of an IPv6 address, /48), "
                "which identifies a network, not a device."
                if site.store_truncated_ip else
                "We do not store your IP address in any form.")
-    no_consent = {
-        "drop": "If you have not agreed to analytics, nothing about your visit is recorded.",
-        "anonymous": "If you have not agreed to analytics, your page view is counted without "
-                     "any identifier: it adds to totals, but cannot be linked to your other "
-                     "page views, not even within the same day.",
-        "full": "Without an explicit refusal, visits are counted with the daily identifier "
-                "described above, which cannot recognise you on another day.",
-    }[site.no_consent]
+    no_consent = NO_CONSENT_WORDING[site.no_consent]
     lines = [
         f"## Web analytics on {site.domain}",
         "",
@@ -88,19 +140,21 @@ def render_markdown(f: NoticeFacts) -> str:
         "- the page you visit (its address without the query string, except campaign tags "
         "such as utm_source), the site that linked to it, and events such as a sign-up;",
         "- your browser, operating system and device type, read from the user agent;",
-        f"- your approximate location: {geo}, looked up from your IP address in memory;",
+        *([f"- {GEO_TEXT[f.geo]}, looked up from your IP address in memory;"]
+          if f.geo != "none" else []),
         "- the time of the visit.",
         "",
         "### What is not collected",
         f"- {ip_line} Your IP address and full user agent are used only in memory while "
         "your request is handled, then discarded.",
+        *(["- Your location: it is not looked up."] if f.geo == "none" else []),
         "- No cookies, no local storage, no fingerprinting, no profiles across sites.",
         "",
         "### How visits are counted without identifying you",
         "To tell page views of one visit apart from another's, we compute a one-way hash of "
         "the site, your IP address and your browser's user agent, keyed with a random value "
         "(a salt) that is created for one day only. The salt is destroyed "
-        f"{f.salt_grace_hours} hours after that day ends (UTC). After that, nobody, "
+        f"{_after_day(f.salt_grace_hours)} (UTC). After that, nobody, "
         "including us, can link the stored hash back to you, and you are not recognised "
         "on the next day.",
         "",
@@ -109,8 +163,14 @@ def render_markdown(f: NoticeFacts) -> str:
         "`DNT: 1` or `Sec-GPC: 1`, your visit is never counted with an identifier"
         + (" and is not recorded at all." if site.no_consent == "drop" else
            "; it only adds to anonymous totals."),
-        "- **Consent:** analytics runs under the \"analytics\" consent category. If you "
-        "refuse it, your visit is never counted with an identifier. " + no_consent,
+        f"- {no_consent['what']}",
+        "- **If you refuse analytics** where a consent choice is offered (the "
+        "\"analytics\" category), your visit is never counted with an identifier"
+        + (" and is not recorded at all." if site.no_consent == "drop" else
+           "; it only adds to anonymous totals."),
+        "",
+        "### Legal basis",
+        no_consent["basis"],
         "",
         "### How long data is kept",
         "| data | kept for |",
@@ -121,18 +181,19 @@ def render_markdown(f: NoticeFacts) -> str:
         "removed |",
         f"| hourly totals | {_span(f.days['hourly'])} |",
         f"| daily totals (no individual records) | {_span(f.days['daily'])} |",
-        f"| the daily salt | its day plus {f.salt_grace_hours} hours |",
+        f"| the daily salt | {_salt_life(f.salt_grace_hours)} |",
     ]
     if f.kafka_hours is not None:
-        lines.append(f"| events in transit (message queue) | {f.kafka_hours} hours |")
+        lines.append(f"| events in transit (message queue) | {_hours(f.kafka_hours)} |")
     lines += [
         "",
         "Everything is deleted automatically when its period ends.",
         "",
         "### Who sees it",
         f"Data is processed on {f.storage}, operated by us; no third party receives it. "
-        "Reports show only totals, and any breakdown row that would describe fewer than "
-        f"{f.k_anonymity} visitors is hidden.",
+        + ("Reports show only totals, and any breakdown row that would describe fewer than "
+           f"{f.k_anonymity} visitors is hidden." if f.k_anonymity > 1 else
+           "Reports show only totals and breakdowns of them, never an individual visit."),
         "",
         "### Your rights",
         "Because we cannot link the stored data to you, we cannot find, show or delete "

@@ -71,7 +71,7 @@ class Runtime:
             checkpoint=FileCheckpoint(ensure_private_dir(data / "checkpoints")),
             dead_letters=JsonlDeadLetters(str(data / "deadletters.jsonl")),
             metrics=self.metrics, batch_size=settings.batch_size,
-            batch_interval=settings.batch_interval,
+            max_batch_size=settings.max_batch_size, batch_interval=settings.batch_interval,
             session_timeout_ms=settings.session_timeout_minutes * 60_000)
         self.admin_token = secrets.token_urlsafe(32)
         if start_background:

@@ -100,9 +100,11 @@ def stats_blueprint(service: StatsService, *, authorize: Authorize) -> Blueprint
                 return _error(401, "Authorization: unknown or revoked API key")
             if not allowed:
                 return _error(403, "site_id: this API key has no access to this site")
-            stats_query = parse_query(body, today=service.today())
-            if not service.site_exists(stats_query.site_id):
+            timezone = service.site_timezone(site_id.strip().lower())
+            if timezone is None:
                 return _error(400, "site_id: unknown site")
+            stats_query = parse_query(body, today=service.today(timezone), now=service.now(),
+                                      timezone=timezone)
             return jsonify(service.run(stats_query)), 200
         except BadQuery as exc:
             return _error(400, str(exc))

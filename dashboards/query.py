@@ -11,27 +11,50 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from contract.errors import BadQuery
 from contract.rows import VISIT_DIMENSION_COLUMNS
+from dashboards.compare import Comparison, parse_comparison
 
 METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
-           "visit_duration", "events")
+           "visit_duration", "events", "scroll_depth", "time_on_page", "percentage",
+           "conversion_rate", "group_conversion_rate", "total_revenue", "average_revenue")
 # Metrics that only exist per visit (sessions table); Plausible forbids them with event:* dims.
 VISIT_METRICS = frozenset({"visits", "views_per_visit", "bounce_rate", "visit_duration"})
 
-EVENT_DIMENSIONS = ("event:page", "event:name", "event:hostname")
-VISIT_DIMENSIONS = (*VISIT_DIMENSION_COLUMNS, "visit:entry_page", "visit:exit_page")
-TIME_DIMENSIONS = ("time:day", "time:hour")
+# Event dimensions that bounce_rate, visit_duration and views_per_visit may break down by, over
+# the visits that had such an event (Plausible's docs: "with the exception of event:page and
+# event:hostname"); `visits` goes with every event dimension.
+PAGE_DIMENSIONS = frozenset({"event:page", "event:hostname"})
+
+# Metrics Plausible only answers with an event:page dimension or filter (per-page engagement),
+# with an event:goal dimension or filter (conversions), or with a breakdown (percentage).
+PAGE_METRICS = frozenset({"scroll_depth", "time_on_page"})
+GOAL_METRICS = frozenset({"conversion_rate", "group_conversion_rate"})
+REVENUE_METRICS = frozenset({"total_revenue", "average_revenue"})
+
+EVENT_DIMENSIONS = ("event:page", "event:name", "event:hostname", "event:goal")
+PROPS_PREFIX = "event:props:"  # event:props:<key>: a custom property of the event
+MAX_PROP_KEY = 300
+VISIT_DIMENSIONS = (*VISIT_DIMENSION_COLUMNS, "visit:entry_page", "visit:exit_page",
+                    "visit:entry_page_hostname", "visit:exit_page_hostname",
+                    "visit:country_name", "visit:region_name", "visit:city_name")
+TIME_DIMENSIONS = ("time:day", "time:hour", "time:week", "time:month")
 DIMENSION_ALIASES = {"time": "time:day"}
 DIMENSIONS = EVENT_DIMENSIONS + VISIT_DIMENSIONS + TIME_DIMENSIONS
 
-FILTER_OPERATORS = ("is", "is_not", "contains", "does_not_contain")
+FILTER_OPERATORS = ("is", "is_not", "contains", "contains_not", "matches", "matches_not")
 LOGICAL_OPERATORS = ("and", "or", "not")
-RELATIVE_RANGES = ("day", "7d", "30d", "month", "6mo", "12mo", "year", "all")
+BEHAVIOURAL_OPERATORS = ("has_done", "has_not_done")  # visits with / without such an event
+RENAMED_OPERATORS = {"does_not_contain": "contains_not"}  # crumbless's old name → Plausible's
+MAX_PATTERN = 256  # characters of one `matches` regular expression (re2, linear time)
+RELATIVE_RANGES = ("day", "24h", "7d", "28d", "30d", "91d", "month", "6mo", "12mo", "year",
+                   "all")
 QUERY_KEYS = ("site_id", "metrics", "date_range", "dimensions", "filters", "order_by",
               "pagination", "include")
-INCLUDE_KEYS = ("total_rows", "imports")  # imports: accepted for Plausible clients; no-op here
+# imports: crumbless imports nothing, so meta.imports_included is false when asked.
+INCLUDE_KEYS = ("total_rows", "imports", "time_labels", "comparisons")
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 10_000
 MAX_FILTER_DEPTH = 8
@@ -47,9 +70,11 @@ class Condition:
     operator: str  # one of FILTER_OPERATORS
     dimension: str
     values: tuple[str, ...]
+    case_sensitive: bool = True
 
     def echo(self) -> list[Any]:
-        return [self.operator, self.dimension, list(self.values)]
+        modifiers = [] if self.case_sensitive else [{"case_sensitive": False}]
+        return [self.operator, self.dimension, list(self.values), *modifiers]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,27 +98,59 @@ class Negate:
         return ["not", self.child.echo()]
 
 
-FilterNode = Condition | Combine | Negate
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """`has_done` / `has_not_done`: visits with (without) an event matching `child`."""
+
+    operator: str  # one of BEHAVIOURAL_OPERATORS
+    child: FilterNode
+
+    def echo(self) -> list[Any]:
+        return [self.operator, self.child.echo()]
+
+
+FilterNode = Condition | Combine | Negate | Behaviour
 
 
 @dataclass(frozen=True, slots=True)
 class DateRange:
-    """A half-open UTC interval [start, stop); start None means "from the oldest data"."""
+    """A half-open interval [start, stop) of UTC instants, cut at the midnights of the site's
+    IANA `timezone`; start None means "from the oldest data"."""
 
     start: dt.datetime | None
     stop: dt.datetime
+    timezone: str = "UTC"
+
+    def local(self, moment: dt.datetime) -> dt.datetime:
+        return moment.astimezone(zone(self.timezone))
 
     def whole_days(self) -> bool:
-        return all(t is not None and t.time() == dt.time(0) for t in (self.start, self.stop))
+        """Whether both ends are midnights of the site's time zone."""
+        return all(t is not None and self.local(t).time() == dt.time(0)
+                   for t in (self.start, self.stop))
 
     def whole_hours(self) -> bool:
         return all(t is not None and t.minute == t.second == t.microsecond == 0
                    for t in (self.start, self.stop))
 
+    def first_day(self) -> dt.date:
+        """The site-local day of the start (the range must be resolved)."""
+        assert self.start is not None
+        return self.local(self.start).date()
+
+    def last_day(self) -> dt.date:
+        """The site-local day of the last instant in the range."""
+        return self.local(self.stop - dt.timedelta(microseconds=1)).date()
+
     def echo(self) -> list[str | None]:
-        """Inclusive ISO datetimes, as Plausible echoes them ("…T23:59:59+00:00")."""
-        start = self.start.isoformat(timespec="seconds") if self.start else None
-        return [start, (self.stop - ONE_SECOND).isoformat(timespec="seconds")]
+        """Inclusive ISO datetimes in the site's zone, as Plausible ("…T23:59:59+02:00")."""
+        start = self.local(self.start).isoformat(timespec="seconds") if self.start else None
+        return [start, self.local(self.stop - ONE_SECOND).isoformat(timespec="seconds")]
+
+
+def zone(name: str) -> dt.tzinfo:
+    """The tzinfo of an IANA zone name ("UTC" without a lookup)."""
+    return dt.UTC if name in ("UTC", "Etc/UTC") else ZoneInfo(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +166,17 @@ class StatsQuery:
     limit: int = DEFAULT_LIMIT
     offset: int = 0
     include_total_rows: bool = False
+    include: tuple[tuple[str, bool], ...] = ()  # the include options as given, for the echo
+    comparison: Comparison | None = None  # include.comparisons
+
+    def includes(self, option: str) -> bool:
+        return dict(self.include).get(option, False)
 
     def echo(self) -> dict[str, Any]:
         """The normalised query as the response's `query` member."""
-        include = {"total_rows": True} if self.include_total_rows else {}
+        include: dict[str, Any] = dict(self.include)
+        if self.comparison is not None:
+            include["comparisons"] = self.comparison.echo()
         return {
             "site_id": self.site_id,
             "metrics": list(self.metrics),
@@ -125,8 +189,26 @@ class StatsQuery:
         }
 
 
-def parse_query(raw: Any, *, today: dt.date) -> StatsQuery:
-    """Validate a decoded JSON body into a StatsQuery; raise BadQuery naming the bad field."""
+def is_props(dimension: str) -> bool:
+    """Whether `dimension` is a custom property, `event:props:<key>`."""
+    return dimension.startswith(PROPS_PREFIX)
+
+
+def is_event_dimension(dimension: str) -> bool:
+    """Event dimensions: a property of each event, not of its visit."""
+    return dimension in EVENT_DIMENSIONS or is_props(dimension)
+
+
+def prop_key(dimension: str) -> str:
+    return dimension[len(PROPS_PREFIX):]
+
+
+def parse_query(raw: Any, *, today: dt.date, now: dt.datetime | None = None,
+                timezone: str = "UTC") -> StatsQuery:
+    """Validate a decoded JSON body into a StatsQuery; raise BadQuery naming the bad field.
+
+    `today` is the site's local day and `timezone` its IANA zone: date ranges are its days.
+    """
     if not isinstance(raw, Mapping):
         raise BadQuery("body: expected a JSON object")
     for key in raw:
@@ -138,28 +220,92 @@ def parse_query(raw: Any, *, today: dt.date) -> StatsQuery:
     metrics = _metrics(raw["metrics"])
     dimensions = _dimensions(raw.get("dimensions", []))
     for dimension in dimensions:
-        if dimension in EVENT_DIMENSIONS:
+        if is_event_dimension(dimension) and dimension not in PAGE_DIMENSIONS:
             for i, metric in enumerate(metrics):
-                if metric in VISIT_METRICS:
+                if metric in VISIT_METRICS - {"visits"}:
                     raise BadQuery(f"metrics[{i}]: '{metric}' is a visit metric and cannot be "
-                                   f"combined with the event dimension '{dimension}'")
+                                   f"combined with the event dimension '{dimension}' (only "
+                                   "with event:page and event:hostname)")
+    filters = tuple(_filter(f, f"filters[{i}]", 0)
+                    for i, f in enumerate(_list(raw.get("filters", []), "filters")))
+    _metric_requirements(metrics, dimensions, filters)
     limit, offset = _pagination(raw.get("pagination", {}))
+    raw_include = raw.get("include", {})
+    comparison = None
+    if isinstance(raw_include, Mapping) and raw_include.get("comparisons") is not None:
+        comparison = parse_comparison(raw_include["comparisons"])
+        raw_include = {k: v for k, v in raw_include.items() if k != "comparisons"}
+    include = _include(raw_include)
+    if dict(include).get("time_labels") and not any(d in TIME_DIMENSIONS for d in dimensions):
+        raise BadQuery("include.time_labels: needs a time dimension")
     return StatsQuery(
         site_id=_site_id(raw["site_id"]),
         metrics=metrics,
-        date_range=parse_date_range(raw["date_range"], today=today),
+        date_range=parse_date_range(raw["date_range"], today=today, now=now,
+                                    timezone=timezone),
         dimensions=dimensions,
-        filters=tuple(_filter(f, f"filters[{i}]", 0)
-                      for i, f in enumerate(_list(raw.get("filters", []), "filters"))),
+        filters=filters,
         order_by=_order_by(raw.get("order_by"), metrics, dimensions),
         limit=limit,
         offset=offset,
-        include_total_rows=_include(raw.get("include", {})),
+        include_total_rows=dict(include).get("total_rows", False),
+        include=include,
+        comparison=comparison,
     )
 
 
-def parse_date_range(value: Any, *, today: dt.date) -> DateRange:
-    """Resolve a named or custom range to UTC datetimes; relative ranges end today inclusive."""
+def filter_leaves(nodes: tuple[FilterNode, ...]) -> list[Condition]:
+    """Every leaf condition of a filter tree, in order."""
+    found: list[Condition] = []
+    for node in nodes:
+        if isinstance(node, Condition):
+            found.append(node)
+        elif isinstance(node, Combine):
+            found.extend(filter_leaves(node.children))
+        else:
+            found.extend(filter_leaves((node.child,)))
+    return found
+
+
+def has_behaviour(nodes: tuple[FilterNode, ...]) -> bool:
+    """Whether a filter tree holds a has_done / has_not_done node."""
+    def walk(node: FilterNode) -> bool:
+        if isinstance(node, Behaviour):
+            return True
+        if isinstance(node, Combine):
+            return any(walk(child) for child in node.children)
+        if isinstance(node, Negate):
+            return walk(node.child)
+        return False
+    return any(walk(node) for node in nodes)
+
+
+def _metric_requirements(metrics: tuple[str, ...], dimensions: tuple[str, ...],
+                         filters: tuple[FilterNode, ...]) -> None:
+    """Plausible's preconditions of the page, goal and breakdown metrics, as 400s."""
+    mentioned = set(dimensions) | {leaf.dimension for leaf in filter_leaves(filters)}
+    for i, metric in enumerate(metrics):
+        if metric in PAGE_METRICS and "event:page" not in mentioned:
+            raise BadQuery(f"metrics[{i}]: '{metric}' needs an event:page dimension or filter")
+        if metric in GOAL_METRICS and "event:goal" not in mentioned:
+            raise BadQuery(f"metrics[{i}]: '{metric}' needs an event:goal dimension or filter")
+        if metric == "percentage" and not dimensions:
+            raise BadQuery(f"metrics[{i}]: 'percentage' needs at least one dimension")
+
+
+def parse_date_range(value: Any, *, today: dt.date, now: dt.datetime | None = None,
+                     timezone: str = "UTC") -> DateRange:
+    """Resolve a named or custom range to UTC datetimes; relative ranges end today inclusive.
+
+    Days are the site's (`timezone`): "day" of a Berlin site starts at 23:00 or 22:00 UTC.
+    A datetime without an offset is read in the site's zone.
+
+    "24h" is the 24 hours up to `now` (default: the end of `today`), to the second.
+    """
+    if value == "24h":
+        moment = now.astimezone(dt.UTC) if now is not None else _midnight(today + ONE_DAY, timezone)
+        stop = moment.replace(microsecond=0) + (ONE_SECOND if now is not None else dt.timedelta())
+        return DateRange(stop - ONE_DAY, stop, timezone)
     if isinstance(value, str):
         if value not in RELATIVE_RANGES:
             raise BadQuery(f"date_range: unknown range {value[:30]!r}; accepted: "
@@ -167,28 +313,31 @@ def parse_date_range(value: Any, *, today: dt.date) -> DateRange:
         first = {
             "day": today,
             "7d": today - dt.timedelta(days=6),
+            "28d": today - dt.timedelta(days=27),
             "30d": today - dt.timedelta(days=29),
+            "91d": today - dt.timedelta(days=90),
             "month": today.replace(day=1),
             "6mo": _months_back(today, 5),
             "12mo": _months_back(today, 11),
             "year": today.replace(month=1, day=1),
             "all": None,
         }[value]
-        return DateRange(_midnight(first) if first else None, _midnight(today) + ONE_DAY)
+        return DateRange(_midnight(first, timezone) if first else None,
+                         _midnight(today + ONE_DAY, timezone), timezone)
     if not (isinstance(value, list) and len(value) == 2
             and all(isinstance(v, str) for v in value)):
         raise BadQuery("date_range: expected one of " + ", ".join(RELATIVE_RANGES)
                        + " or a pair of ISO dates [\"YYYY-MM-DD\", \"YYYY-MM-DD\"]")
-    first, last = (_date_or_datetime(v, f"date_range[{i}]") for i, v in enumerate(value))
+    first, last = (_date_or_datetime(v, f"date_range[{i}]", timezone) for i, v in enumerate(value))
     if type(first) is not type(last):
         raise BadQuery("date_range: both ends must be dates, or both datetimes")
     if isinstance(first, dt.datetime) and isinstance(last, dt.datetime):
         start, stop = first, last.replace(microsecond=0) + ONE_SECOND  # end second inclusive
     else:
-        start, stop = _midnight(first), _midnight(last) + ONE_DAY
+        start, stop = _midnight(first, timezone), _midnight(last + ONE_DAY, timezone)
     if stop <= start:
         raise BadQuery("date_range: the start is after the end")
-    return DateRange(start, stop)
+    return DateRange(start, stop, timezone)
 
 
 def _months_back(day: dt.date, months: int) -> dt.date:
@@ -196,23 +345,26 @@ def _months_back(day: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+def _midnight(day: dt.date, timezone: str = "UTC") -> dt.datetime:
+    """The UTC instant of `day`'s midnight in `timezone` (DST-aware, via zoneinfo)."""
+    local = dt.datetime(day.year, day.month, day.day, tzinfo=zone(timezone))
+    return local.astimezone(dt.UTC)
 
 
 # ClickHouse's DateTime holds 1970-01-01 to 2106-02-07; a range outside is a client error.
 FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2105, 12, 31)
 
 
-def _date_or_datetime(text: str, field: str) -> dt.date:
+def _date_or_datetime(text: str, field: str, timezone: str = "UTC") -> dt.date:
     try:
         if len(text) == 10:
             day = dt.date.fromisoformat(text)
         else:
             moment = dt.datetime.fromisoformat(text)
-            # A datetime without an offset is read as UTC, like every other time in the API.
-            moment = (moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None
-                      else moment.astimezone(dt.UTC))
+            # A datetime without an offset is read in the site's zone, like the API's days.
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zone(timezone))
+            moment = moment.astimezone(dt.UTC)  # OverflowError near year 1 or 9999
             day = moment.date()
     except (ValueError, OverflowError):
         raise BadQuery(f"{field}: {text[:40]!r} is not an ISO date (YYYY-MM-DD) "
@@ -249,9 +401,14 @@ def _metrics(value: Any) -> tuple[str, ...]:
 
 def _dimension(value: Any, field: str, accepted: tuple[str, ...]) -> str:
     name = DIMENSION_ALIASES.get(value, value) if isinstance(value, str) else value
+    if isinstance(name, str) and is_props(name):
+        if not 0 < len(prop_key(name)) <= MAX_PROP_KEY:
+            raise BadQuery(f"{field}: expected event:props:<key> with a key of 1 to "
+                           f"{MAX_PROP_KEY} characters")
+        return name
     if name not in accepted:
         raise BadQuery(f"{field}: unknown dimension {_show(value)}; accepted: "
-                       f"{', '.join(accepted)}")
+                       f"{', '.join(accepted)}, event:props:<key>")
     return str(name)
 
 
@@ -283,20 +440,51 @@ def _filter(value: Any, field: str, depth: int) -> FilterNode:
         if len(value) != 2:
             raise BadQuery(f"{field}: expected [\"not\", filter]")
         return Negate(_filter(value[1], f"{field}[1]", depth + 1))
+    if operator in BEHAVIOURAL_OPERATORS:
+        if len(value) != 2:
+            raise BadQuery(f"{field}: expected [\"{operator}\", filter]")
+        child = _filter(value[1], f"{field}[1]", depth + 1)
+        if has_behaviour((child,)) or not all(
+                is_event_dimension(leaf.dimension) for leaf in filter_leaves((child,))):
+            raise BadQuery(f"{field}[1]: {operator} takes filters on event dimensions only "
+                           "(event:page, event:name, event:goal, event:props:*, …)")
+        return Behaviour(operator, child)
+    if operator in RENAMED_OPERATORS:
+        raise BadQuery(f"{field}[0]: '{operator}' is not a Stats API v2 operator; "
+                       f"use '{RENAMED_OPERATORS[operator]}'")
     if operator not in FILTER_OPERATORS:
         raise BadQuery(f"{field}[0]: unknown operator {_show(operator)}; accepted: "
-                       f"{', '.join(FILTER_OPERATORS + LOGICAL_OPERATORS)}")
-    if len(value) != 3:
-        raise BadQuery(f"{field}: expected [\"{operator}\", dimension, [values]]")
+                       f"{', '.join(FILTER_OPERATORS + LOGICAL_OPERATORS + BEHAVIOURAL_OPERATORS)}")
+    if len(value) not in (3, 4):
+        raise BadQuery(f"{field}: expected [\"{operator}\", dimension, [values]] or "
+                       f"[\"{operator}\", dimension, [values], {{\"case_sensitive\": false}}]")
+    case_sensitive = _modifiers(value[3], f"{field}[3]") if len(value) == 4 else True
     if isinstance(value[1], str) and (value[1] in TIME_DIMENSIONS
                                       or value[1] in DIMENSION_ALIASES):
         raise BadQuery(f"{field}[1]: time dimensions cannot be filtered; set date_range")
     dimension = _dimension(value[1], f"{field}[1]", EVENT_DIMENSIONS + VISIT_DIMENSIONS)
+    if dimension == "event:goal" and operator not in ("is", "contains"):
+        raise BadQuery(f"{field}[0]: event:goal accepts only the operators is, contains")
     clauses = value[2]
     if (not isinstance(clauses, list) or not clauses
             or not all(isinstance(c, str) for c in clauses)):
         raise BadQuery(f"{field}[2]: expected a non-empty list of strings")
-    return Condition(operator, dimension, tuple(clauses))
+    if operator in ("matches", "matches_not"):
+        for i, pattern in enumerate(clauses):
+            if not 0 < len(pattern) <= MAX_PATTERN:
+                raise BadQuery(f"{field}[2][{i}]: a regular expression of 1 to {MAX_PATTERN} "
+                               "characters (re2 syntax) is expected")
+    return Condition(operator, dimension, tuple(clauses), case_sensitive)
+
+
+def _modifiers(value: Any, field: str) -> bool:
+    """The optional 4th filter element, {"case_sensitive": bool}; returns case_sensitive."""
+    if not isinstance(value, Mapping) or set(value) - {"case_sensitive"}:
+        raise BadQuery(f"{field}: expected {{\"case_sensitive\": true|false}}")
+    flag = value.get("case_sensitive", True)
+    if not isinstance(flag, bool):
+        raise BadQuery(f"{field}.case_sensitive: expected true or false")
+    return flag
 
 
 def _order_by(value: Any, metrics: tuple[str, ...],
@@ -333,7 +521,7 @@ def _pagination(value: Any) -> tuple[int, int]:
     return limit, offset
 
 
-def _include(value: Any) -> bool:
+def _include(value: Any) -> tuple[tuple[str, bool], ...]:
     if not isinstance(value, Mapping):
         raise BadQuery("include: expected an object such as {\"total_rows\": true}")
     for key, flag in value.items():
@@ -342,7 +530,7 @@ def _include(value: Any) -> bool:
                            f"{', '.join(INCLUDE_KEYS)}")
         if not isinstance(flag, bool):
             raise BadQuery(f"include.{key}: expected true or false")
-    return bool(value.get("total_rows", False))
+    return tuple((str(key), flag) for key, flag in value.items())
 
 
 def _show(value: Any) -> str:

@@ -6,10 +6,15 @@ removed first, so neither ordering, total_rows nor offset/limit can reveal them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_compact_currency, format_currency
+
+from dashboards.goals import REVENUE_WARNINGS, GoalSet, Revenue
 from dashboards.query import TIME_DIMENSIONS, StatsQuery
 
 
@@ -49,10 +54,15 @@ def suppression_applies(query: StatsQuery) -> bool:
 
 
 def suppress(rows: list[Row], *, k: int, applies: bool) -> tuple[list[Row], int]:
-    """Drop rows with fewer than k visitors when `applies`; return (kept, number dropped)."""
+    """Drop rows with fewer than k visitors when `applies`; return (kept, number dropped).
+
+    An aggregate (no dimensions) of all zeros is kept: it counts nobody, so it isolates
+    nobody, and Plausible answers an aggregate that matches nothing with one row of zeros.
+    """
     if not applies:
         return rows, 0
-    kept = [row for row in rows if row.get("visitors") >= k]
+    kept = [row for row in rows if row.get("visitors") >= k
+            or (not row.dimensions and not any(row.measures.values()))]
     return kept, len(rows) - len(kept)
 
 
@@ -61,11 +71,84 @@ def _ratio_half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
-def metric_value(metric: str, row: Row) -> int | float:
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What metrics need beyond a row's measures: divisors and the revenue currencies.
+
+    `totals[metric]` = (positions of the query dimensions the divisor is grouped by,
+    visitors per such group); `revenue` says in which currency revenue is reported.
+    """
+
+    totals: Mapping[str, tuple[tuple[int, ...], Mapping[tuple[str, ...], int]]] = \
+        field(default_factory=dict)
+    revenue: Revenue | None = None
+    goals: GoalSet = field(default_factory=GoalSet)
+    goal_position: int = -1  # index of event:goal among the query dimensions
+
+
+def totals_by_group(positions: tuple[int, ...], rows: Iterable[Sequence[Any]]
+                    ) -> dict[tuple[str, ...], int]:
+    """{group: visitors} from a divisor statement's rows (group values, then visitors)."""
+    width = len(positions)
+    return {tuple(str(v) for v in row[:width]): int(row[width]) for row in rows}
+
+
+def revenue_object(milli: int, currency: str) -> dict[str, Any]:
+    """Plausible's Revenue: {short, long, value, currency}, formatted for en-US as Plausible.
+
+    Source: docs/stats-api.md of plausible/docs ("Revenue metric response type").
+    """
+    amount = Decimal(milli) / 1000
+    value: int | float = int(amount) if amount == amount.to_integral_value() else float(amount)
+    # CLDR's short format compacts from 1000 on ($96.3M); below, one fraction digit ($49.8).
+    short = (format_compact_currency(amount, currency, locale="en_US", fraction_digits=1)
+             if abs(amount) >= 1000 else
+             format_currency(amount, currency, format="¤#,##0.0", locale="en_US",
+                             currency_digits=False))
+    return {"short": short,
+            "long": format_currency(amount, currency, locale="en_US"),
+            "value": value, "currency": currency}
+
+
+def _revenue(metric: str, row: Row, context: Context) -> dict[str, Any] | None:
+    plan = context.revenue
+    if plan is None or plan.warning:
+        return None
+    currency = (context.goals.currency_of(row.dimensions[context.goal_position])
+                if plan.by_goal else plan.currency)
+    if not currency:
+        return None
+    milli, count = row.get("revenue_milli"), row.get("revenue_count")
+    if metric == "average_revenue":
+        milli = _ratio_half_up(milli, count) if count else 0
+    return revenue_object(milli, currency)
+
+
+def _share(metric: str, row: Row, context: Context) -> float | None:
+    """visitors / divisor * 100, one decimal, as Plausible's round(x / y * 100, 1)."""
+    positions, totals = context.totals[metric]
+    total = totals.get(tuple(row.dimensions[i] for i in positions), 0)
+    if total <= 0:
+        return None if metric == "percentage" else 0.0
+    return _ratio_half_up(1000 * row.get("visitors"), total) / 10
+
+
+def metric_value(metric: str, row: Row, context: Context | None = None) -> Any:
     """A Stats API metric from base measures; ratios are 0 when there are no visits."""
+    if metric in ("percentage", "conversion_rate", "group_conversion_rate"):
+        return _share(metric, row, context or Context())
+    if metric in ("total_revenue", "average_revenue"):
+        return _revenue(metric, row, context or Context())
+    if metric == "scroll_depth":
+        seen = row.get("scroll_visitors")
+        return _ratio_half_up(row.get("scroll_total"), seen) if seen else 0
+    if metric == "time_on_page":
+        visits = row.get("engaged_visits")
+        return _ratio_half_up(row.get("engaged_ms"), 1000 * visits) if visits else 0
     visits = row.get("visits")
-    if metric == "bounce_rate":
-        return _ratio_half_up(100 * row.get("bounces"), visits) if visits > 0 else 0
+    if metric == "bounce_rate":  # over the visits that entered on the page, where one is set
+        entered = row.get("bounce_visits") if "bounce_visits" in row.measures else visits
+        return _ratio_half_up(100 * row.get("bounces"), entered) if entered > 0 else 0
     if metric == "visit_duration":
         return _ratio_half_up(row.get("duration"), visits) if visits > 0 else 0
     if metric == "views_per_visit":
@@ -73,28 +156,83 @@ def metric_value(metric: str, row: Row) -> int | float:
     return row.get(metric)
 
 
-def order_rows(rows: list[tuple[tuple[str, ...], list[int | float]]],
-               query: StatsQuery) -> list[tuple[tuple[str, ...], list[int | float]]]:
+def _sortable(value: Any) -> float:
+    """A metric as a sort key: revenue by its value, null lowest."""
+    if isinstance(value, dict):
+        return float(value["value"])
+    return float("-inf") if value is None else float(value)
+
+
+def order_rows(rows: list[tuple[tuple[str, ...], list[Any]]],
+               query: StatsQuery) -> list[tuple[tuple[str, ...], list[Any]]]:
     """Sort by query.order_by, ties broken by the dimension values, so pages are stable."""
     ordered = sorted(rows, key=lambda r: r[0])
     for name, direction in reversed(query.order_by):
         if name in query.metrics:
             index = query.metrics.index(name)
-            ordered.sort(key=lambda r: r[1][index], reverse=direction == "desc")
+            ordered.sort(key=lambda r: _sortable(r[1][index]), reverse=direction == "desc")
         else:
             index = query.dimensions.index(name)
             ordered.sort(key=lambda r: r[0][index], reverse=direction == "desc")
     return ordered
 
 
-def build_answer(query: StatsQuery, rows: list[Row], *, k: int) -> tuple[list[dict[str, Any]],
-                                                                         dict[str, Any]]:
+def time_labels(query: StatsQuery) -> list[str]:
+    """Every bucket label of the query's time dimension over its date range (Plausible's
+    include.time_labels), in the format of the dimension's values."""
+    span = query.date_range
+    start, stop = span.start, span.stop
+    if start is None:
+        return []
+    time = next(d for d in query.dimensions if d in TIME_DIMENSIONS)
+    labels: list[str] = []
+    if time == "time:hour":  # local hours: 23 on a spring-forward day, 25 in autumn
+        moment = start.replace(minute=0, second=0, microsecond=0)
+        while moment < stop:
+            hour = span.local(moment).strftime("%Y-%m-%d %H:00:00")
+            if hour not in labels[-2:]:
+                labels.append(hour)
+            moment += dt.timedelta(hours=1)
+        return labels
+    first = span.first_day()
+    day, last = first, span.last_day()
+    while day <= last:
+        if time == "time:week":
+            label = max(day - dt.timedelta(days=day.weekday()), first)
+        elif time == "time:month":
+            label = day.replace(day=1)
+        else:
+            label = day
+        if not labels or labels[-1] != label.isoformat():
+            labels.append(label.isoformat())
+        day += dt.timedelta(days=1)
+    return labels
+
+
+def build_answer(query: StatsQuery, rows: list[Row], *, k: int, context: Context | None = None
+                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(results, meta) for merged rows: suppress, compute metrics, order, count, paginate."""
+    context = context or Context()
     kept, suppressed = suppress(rows, k=k, applies=suppression_applies(query))
-    computed = [(row.dimensions, [metric_value(m, row) for m in query.metrics]) for row in kept]
+    if (query.comparison is not None and len(query.dimensions) == 1
+            and query.dimensions[0] in TIME_DIMENSIONS):
+        # Plausible: a compared time series has a row per bucket, zeros where nothing was
+        seen = {row.dimensions for row in kept}
+        kept += [Row((label,)) for label in time_labels(query) if (label,) not in seen]
+    computed = [(row.dimensions, [metric_value(m, row, context) for m in query.metrics])
+                for row in kept]
     ordered = order_rows(computed, query)
     page = ordered[query.offset:query.offset + query.limit]
     meta: dict[str, Any] = {"suppressed_rows": suppressed, "k": k}
     if query.include_total_rows:
         meta["total_rows"] = len(ordered)
+    if "imports" in dict(query.include):
+        meta["imports_included"] = False  # crumbless has no imported data
+    if query.includes("time_labels"):
+        meta["time_labels"] = time_labels(query)
+    if context.revenue is not None and context.revenue.warning:
+        code = context.revenue.warning
+        meta["metric_warnings"] = {
+            m: {"code": code, "warning": REVENUE_WARNINGS[code]}
+            for m in query.metrics if m in ("total_revenue", "average_revenue")}
     return [{"metrics": metrics, "dimensions": list(dims)} for dims, metrics in page], meta

@@ -16,9 +16,29 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from dashboards.plan import plan_query
-from dashboards.query import DateRange, StatsQuery
-from dashboards.results import build_answer, merge_rows
+from contract.errors import BadQuery, StorageError
+from dashboards.compare import change, comparison_days
+from dashboards.goals import Goal, GoalSet
+from dashboards.plan import UTC_ZONES, plan_query
+from dashboards.query import (
+    MAX_LIMIT,
+    TIME_DIMENSIONS,
+    DateRange,
+    StatsQuery,
+    filter_leaves,
+    zone,
+)
+from dashboards.results import (
+    Context,
+    Row,
+    build_answer,
+    merge_rows,
+    metric_value,
+    suppress,
+    suppression_applies,
+    time_labels,
+    totals_by_group,
+)
 from sinks.client import run
 
 log = logging.getLogger(__name__)
@@ -38,16 +58,26 @@ class StatsService:
     def k(self) -> int:
         return self._k
 
-    def today(self) -> dt.date:
-        """Today in UTC by the service's clock; relative date ranges end on it."""
+    def now(self) -> dt.datetime:
+        """The service's clock in UTC ("24h" ends at it)."""
         now = self._clock()
-        return (now if now.tzinfo is None else now.astimezone(dt.UTC)).date()
+        return now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
+
+    def today(self, timezone: str = "UTC") -> dt.date:
+        """Today in the site's zone by the service's clock; relative date ranges end on it."""
+        return self.now().astimezone(zone(timezone)).date()
 
     def site_exists(self, site_id: str) -> bool:
         """Whether `site_id` is a registered, not deleted site (latest version wins)."""
-        rows = run(self._client, "SELECT argMax(deleted, version) FROM sites"
-                   " WHERE domain = {site:String} GROUP BY domain", {"site": site_id})
-        return bool(rows) and rows[0][0] == 0
+        return self.site_timezone(site_id) is not None
+
+    def site_timezone(self, site_id: str) -> str | None:
+        """The IANA zone of a registered, not deleted site; None if there is no such site."""
+        rows = run(self._client, "SELECT argMax(deleted, version), argMax(timezone, version)"
+                   " FROM sites WHERE domain = {site:String} GROUP BY domain", {"site": site_id})
+        if not rows or rows[0][0] != 0:
+            return None
+        return str(rows[0][1] or "UTC")
 
     def resolve(self, query: StatsQuery) -> StatsQuery:
         """The query with date_range "all" starting at the site's oldest stored day."""
@@ -56,24 +86,112 @@ class StatsService:
         rows = run(self._client, "SELECT toString(min(day)), count() FROM rollup_daily"
                    " WHERE site = {site:String}", {"site": query.site_id})
         stop = query.date_range.stop
+        tz = query.date_range.timezone
         if rows and rows[0][1]:
-            first = dt.date.fromisoformat(rows[0][0])
-            start = dt.datetime(first.year, first.month, first.day, tzinfo=dt.UTC)
+            first = dt.date.fromisoformat(rows[0][0])  # a UTC day: its local day may be earlier
+            start = _midnight(first - dt.timedelta(days=0 if tz in UTC_ZONES else 1), tz)
         else:  # no data yet: the range is just today
-            start = stop - dt.timedelta(days=1)
-        return dataclasses.replace(query, date_range=DateRange(min(start, stop), stop))
+            start = _midnight(self.today(tz), tz)
+        return dataclasses.replace(query, date_range=DateRange(min(start, stop), stop, tz))
+
+    def goals(self, query: StatsQuery) -> GoalSet:
+        """The site's configured goals (latest version of each), if the query needs goals."""
+        needs = ("event:goal" in query.dimensions
+                 or any(leaf.dimension == "event:goal" for leaf in filter_leaves(query.filters))
+                 or any(m in ("total_revenue", "average_revenue") for m in query.metrics))
+        if not needs:
+            return GoalSet()
+        rows = run(self._client, "SELECT display_name, argMax(event_name, version),"
+                   " argMax(page_path, version), argMax(currency, version)"
+                   " FROM goals WHERE site = {site:String} GROUP BY display_name"
+                   " HAVING argMax(deleted, version) = 0 ORDER BY display_name",
+                   {"site": query.site_id})
+        return GoalSet(tuple(Goal(*row) for row in rows))
+
+    def check_patterns(self, query: StatsQuery) -> None:
+        """Compile every `matches` pattern with ClickHouse's own re2 first, so a bad one is a
+        400 naming it rather than a failed query (503)."""
+        for leaf in filter_leaves(query.filters):
+            if leaf.operator not in ("matches", "matches_not"):
+                continue
+            for pattern in leaf.values:
+                try:
+                    run(self._client, "SELECT match('', {pattern:String})", {"pattern": pattern})
+                except StorageError:
+                    raise BadQuery(f"filters: {pattern[:40]!r} is not a valid re2 regular "
+                                   "expression") from None
+
+    def _measure(self, query: StatsQuery, force_raw: bool) -> tuple[list[Row], Context, str]:
+        """Rows of base measures, the metrics' context and the source that answered."""
+        goals = self.goals(query)
+        plan = plan_query(query, goals=goals, force_raw=force_raw)
+        parts = [(statement.measures, run(self._client, statement.sql, statement.parameters))
+                 for statement in plan.statements]
+        rows = merge_rows(parts, len(query.dimensions))
+        totals = {d.metric: (d.dimensions, totals_by_group(
+            d.dimensions, run(self._client, d.statement.sql, d.statement.parameters)))
+            for d in plan.denominators}
+        goal_position = (query.dimensions.index("event:goal")
+                         if "event:goal" in query.dimensions else -1)
+        return rows, Context(totals, plan.revenue, goals, goal_position), plan.source
 
     def run(self, query: StatsQuery, *, force_raw: bool = False) -> dict[str, Any]:
         """The Stats API response for `query`; `force_raw` skips the rollups (for checks)."""
         query = self.resolve(query)
-        plan = plan_query(query, force_raw=force_raw)
+        self.check_patterns(query)
         began = time.perf_counter()
-        parts = [(statement.measures, run(self._client, statement.sql, statement.parameters))
-                 for statement in plan.statements]
-        rows = merge_rows(parts, len(query.dimensions))
-        results, meta = build_answer(query, rows, k=self._k)
-        log.debug("stats query site=%s source=%s table=%s rows=%d suppressed=%d in %.1f ms",
-                  query.site_id, plan.source, plan.table, len(rows), meta["suppressed_rows"],
+        rows, context, source = self._measure(query, force_raw)
+        results, meta = build_answer(query, rows, k=self._k, context=context)
+        if query.comparison is not None:
+            source = self._compare(query, results, force_raw, source)
+        log.debug("stats query site=%s source=%s rows=%d suppressed=%d in %.1f ms",
+                  query.site_id, source, len(rows), meta["suppressed_rows"],
                   (time.perf_counter() - began) * 1000)
-        return {"results": results, "meta": {**meta, "source": plan.source},
+        return {"results": results,
+                "meta": {**meta, "source": source, "timezone": query.date_range.timezone},
                 "query": query.echo()}
+
+    def _compare(self, query: StatsQuery, results: list[dict[str, Any]], force_raw: bool,
+                 source: str) -> str:
+        """Add Plausible's `comparison` member to every result row (in place); the source.
+
+        The comparison period is k-suppressed like the main one: a compared row below k
+        answers null metrics and null change (its count is not released), a row the
+        comparison period does not have answers zeros, as Plausible's.
+        """
+        assert query.comparison is not None and query.date_range.start is not None
+        tz = query.date_range.timezone
+        new_first, new_last = comparison_days(query.comparison, query.date_range.first_day(),
+                                              query.date_range.last_day(), self.today(tz))
+        other = dataclasses.replace(
+            query, comparison=None, offset=0, limit=MAX_LIMIT, include_total_rows=False,
+            date_range=DateRange(_midnight(new_first, tz),
+                                 _midnight(new_last + dt.timedelta(days=1), tz), tz))
+        rows, context, other_source = self._measure(other, force_raw)
+        kept, _ = suppress(rows, k=self._k, applies=suppression_applies(other))
+        released = {row.dimensions: [metric_value(m, row, context) for m in other.metrics]
+                    for row in kept}
+        withheld = {row.dimensions for row in rows} - set(released)
+        time_index = next((i for i, d in enumerate(query.dimensions) if d in TIME_DIMENSIONS),
+                          None)
+        labels = (dict(zip(time_labels(query), time_labels(other), strict=False))
+                  if time_index is not None else {})
+        empty = [metric_value(m, Row(()), context) for m in query.metrics]
+        for result in results:
+            dims = [labels.get(v) if i == time_index else v
+                    for i, v in enumerate(result["dimensions"])]
+            key = tuple(str(d) for d in dims)
+            if key in withheld:
+                metrics: list[Any] = [None] * len(query.metrics)
+            else:
+                metrics = released.get(key, empty)
+            result["comparison"] = {
+                "dimensions": dims, "metrics": metrics,
+                "change": [change(m, old, new) for m, old, new
+                           in zip(query.metrics, metrics, result["metrics"], strict=True)]}
+        return "rollup" if {source, other_source} == {"rollup"} else "raw"
+
+
+def _midnight(day: dt.date, timezone: str) -> dt.datetime:
+    """The UTC instant of `day`'s midnight in `timezone`."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=zone(timezone)).astimezone(dt.UTC)

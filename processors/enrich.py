@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 
 from contract.event import AnonymousEvent
 from processors.referrers import classify_source, is_internal, referrer_host
@@ -20,12 +21,24 @@ class EnrichedEvent:
 
 def enrich(event: AnonymousEvent) -> EnrichedEvent:
     """Classify where the event's visit came from."""
-    host = referrer_host(event.referrer)
+    source, channel, referrer = traffic_of(
+        event.referrer, event.site, event.hostname, event.utm_source, event.utm_medium,
+        event.utm_campaign)
+    return EnrichedEvent(event=event, source=source, channel=channel, referrer=referrer)
+
+
+@lru_cache(maxsize=65_536)
+def traffic_of(referrer: str, site: str, hostname: str, utm_source: str, utm_medium: str,
+               utm_campaign: str) -> tuple[str, str, str]:
+    """(source, channel, stored referrer) of one combination; cached, being pure.
+
+    Real traffic repeats a few thousand combinations (mostly no referrer at all), so the
+    URL parsing and classification run once per combination, not once per event.
+    """
+    host = referrer_host(referrer)
     traffic = classify_source(
-        referrer_host=host, site_host=event.site, page_host=event.hostname,
-        utm_source=event.utm_source, utm_medium=event.utm_medium,
-        utm_campaign=event.utm_campaign,
+        referrer_host=host, site_host=site, page_host=hostname,
+        utm_source=utm_source, utm_medium=utm_medium, utm_campaign=utm_campaign,
     )
-    own = is_internal(host, event.site, event.hostname)
-    return EnrichedEvent(event=event, source=traffic.source, channel=traffic.channel,
-                         referrer="" if own else event.referrer)
+    own = is_internal(host, site, hostname)
+    return traffic.source, traffic.channel, "" if own else referrer

@@ -23,11 +23,11 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from contract.checkpoint import Checkpoint, CheckpointState
 from contract.errors import StorageError
 from contract.metrics import Metrics
 from contract.transport import Record
-from processors.batch import DeadLetter, build_batch
-from processors.checkpoint import Checkpoint, CheckpointState
+from processors.batch import DeadLetter, batch_size_for, build_batch
 from processors.runner import BatchSink, write_batch
 from processors.sessionise import Sessioniser
 
@@ -52,14 +52,15 @@ class KafkaProcessor:
     def __init__(self, *, bootstrap: str, topic: str, dlq_topic: str, group: str,
                  sink: BatchSink, checkpoint_for: Callable[[int], Checkpoint],
                  metrics: Metrics, batch_size: int, batch_interval: float,
-                 session_timeout_ms: int, consumer_config: dict[str, Any] | None = None
-                 ) -> None:
+                 session_timeout_ms: int, consumer_config: dict[str, Any] | None = None,
+                 max_batch_size: int | None = None) -> None:
         self.topic = topic
         self.dlq_topic = dlq_topic
         self.sink = sink
         self.checkpoint_for = checkpoint_for
         self.metrics = metrics
         self.batch_size = batch_size
+        self.max_batch_size = max(batch_size, max_batch_size or batch_size)
         self.batch_interval = batch_interval
         self.session_timeout_ms = session_timeout_ms
         self.work: dict[int, PartitionWork] = {}
@@ -67,7 +68,7 @@ class KafkaProcessor:
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap.split(","), group_id=group,
             enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=batch_size, **(consumer_config or {}))
+            max_poll_records=self.max_batch_size, **(consumer_config or {}))
         self.dlq = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all",
                                  enable_idempotence=True)
         self.consumer.subscribe([topic], listener=_Listener(self))
@@ -115,7 +116,8 @@ class KafkaProcessor:
         """Poll, batch per partition, write, commit; until stop()."""
         try:
             while not self._stop.is_set():
-                self._buffer(self.consumer.poll(timeout_ms=100, max_records=self.batch_size))
+                self._buffer(self.consumer.poll(timeout_ms=100,
+                                                max_records=self.max_batch_size))
                 now = time.monotonic()
                 for partition, work in list(self.work.items()):
                     self._maybe_flush(partition, work, now)
@@ -142,7 +144,8 @@ class KafkaProcessor:
                 return
             records = [r for r in work.buffer if r.offset < work.pending_end]
         elif len(work.buffer) >= self.batch_size or now - work.first_seen >= self.batch_interval:
-            records = work.buffer[: self.batch_size]
+            records = work.buffer[: batch_size_for(len(work.buffer), self.batch_size,
+                                                   self.max_batch_size)]
         else:
             return
         if self._write(partition, work, records):

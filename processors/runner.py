@@ -20,7 +20,7 @@ from contract.metrics import Metrics
 from contract.rows import RowBatch
 from contract.transport import Record
 from contract.transports.eventlog import EventLog
-from processors.batch import Batch, DeadLetter, build_batch
+from processors.batch import Batch, DeadLetter, batch_size_for, build_batch
 from processors.checkpoint import Checkpoint
 from processors.rows import batch_rows
 from processors.sessionise import Sessioniser
@@ -58,13 +58,15 @@ class LogProcessor:
 
     def __init__(self, *, log: EventLog, sink: BatchSink, checkpoint: Checkpoint,
                  dead_letters: DeadLetterWriter, metrics: Metrics, batch_size: int,
-                 batch_interval: float, session_timeout_ms: int) -> None:
+                 batch_interval: float, session_timeout_ms: int,
+                 max_batch_size: int | None = None) -> None:
         self.log = log
         self.sink = sink
         self.checkpoint = checkpoint
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.batch_size = batch_size
+        self.max_batch_size = max(batch_size, max_batch_size or batch_size)
         self.batch_interval = batch_interval
         self.session_timeout_ms = session_timeout_ms
         self._stop = threading.Event()
@@ -111,14 +113,16 @@ class LogProcessor:
     def _gather(self) -> list[Record]:
         """Wait for the first record, then up to batch_interval for a full batch."""
         self.log.wait_for(self.committed, timeout=0.2 if not self._stop.is_set() else 0)
-        records = self.log.read(self.committed, self.batch_size)
+        size = batch_size_for(self.log.end_offset - self.committed, self.batch_size,
+                              self.max_batch_size)
+        records = self.log.read(self.committed, size)
         deadline = time.monotonic() + self.batch_interval
         while records and len(records) < self.batch_size and not self._stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             self.log.wait_for(records[-1].offset + 1, timeout=remaining)
-            more = self.log.read(records[-1].offset + 1, self.batch_size - len(records))
+            more = self.log.read(records[-1].offset + 1, size - len(records))
             records.extend(more)
         return records
 

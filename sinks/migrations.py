@@ -12,6 +12,7 @@ Tables (all event data expires by TTL):
 - rollup_daily  AggregatingMergeTree keyed by (site, day, dim, value): one row per
                 dimension value per day (dim '' is the site total), fed the same way
 - sites, api_keys, schema_migrations: configuration, no event data
+- users, site_roles, ui_sessions, shared_links: dashboard access (migration 7)
 - salts          the distributed mode's daily salts (destroyed by the rotation; TTL 2 days
                 as a backstop)
 - processor_checkpoints  per-partition processor position and open visits
@@ -44,7 +45,7 @@ ROLLUP_DIMENSIONS: tuple[tuple[str, str | None, str | None], ...] = (
     ("visit:entry_page", None, "entry_page"),
     ("visit:exit_page", None, "exit_page"),
     *((a.dimension, a.column, a.column) for a in VISIT_ATTRIBUTES
-      if a.dimension and a.since == 1),
+      if a.dimension and a.since == 1 and a.rollup),
 )
 
 VISIT_COLUMNS = visit_columns_ddl(1)
@@ -227,12 +228,82 @@ def v3_statements(_s: Settings) -> list[str]:
     ]
 
 
+def v4_statements(_s: Settings) -> list[str]:
+    """Sites answer to an Umami website id and a Matomo idsite; Matomo revenue's currency.
+
+    ADD COLUMN with defaults: every existing row keeps its values and reads as "no mapping"
+    (and USD, Matomo's own default currency for a new website) until `sites add` sets one.
+    """
+    return [
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS umami_website_id String DEFAULT ''",
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS matomo_site_id UInt32 DEFAULT 0",
+        "ALTER TABLE sites ADD COLUMN IF NOT EXISTS matomo_currency String DEFAULT 'USD'",
+    ]
+
+
+def v5_statements(_s: Settings) -> list[str]:
+    """Configured goals per site (Stats API event:goal; no event data, nothing to rewrite).
+
+    A row renames a custom-event goal or makes it a revenue goal (`event_name`, `currency`),
+    or adds a pageview goal (`page_path`). Every custom event name is a goal without a row.
+    """
+    return [
+        """CREATE TABLE IF NOT EXISTS goals (
+    site String, display_name String, event_name String, page_path String,
+    currency LowCardinality(String), deleted UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY (site, display_name)""",
+    ]
+
+
+def v7_statements(_s: Settings) -> list[str]:
+    """Dashboard users, per-site roles, browser sessions and shared links (no event data).
+
+    New tables only, so it depends on no other migration's contents and keeps every row.
+    Each table keeps versions of a row (ReplacingMergeTree(version)); readers take the
+    latest with argMax, as `sites` does. Passwords and link passwords are argon2id hashes;
+    session and link tokens are stored as SHA-256 (256-bit random tokens).
+    """
+    return [
+        """CREATE TABLE IF NOT EXISTS users (
+    email String, password_hash String, is_admin UInt8, deleted UInt8,
+    created DateTime('UTC'), version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY email""",
+        """CREATE TABLE IF NOT EXISTS site_roles (
+    email String, site String, role LowCardinality(String), deleted UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY (email, site)""",
+        """CREATE TABLE IF NOT EXISTS ui_sessions (
+    token_hash String, email String, expires DateTime('UTC'), revoked UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY token_hash
+TTL expires + toIntervalDay(1)""",
+        """CREATE TABLE IF NOT EXISTS shared_links (
+    token_hash String, site String, password_hash String, label String,
+    created DateTime('UTC'), created_by String, revoked UInt8, version UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY token_hash""",
+    ]
+
+
+def v6_statements(_s: Settings) -> list[str]:
+    """Sites get an IANA time zone for their reports (days, weeks, months, comparisons).
+
+    ADD COLUMN with a default: every existing site reads as UTC, which is what every answer
+    was computed in before, so no stored answer changes. Retention and salts stay UTC.
+    """
+    return ["ALTER TABLE sites ADD COLUMN IF NOT EXISTS timezone String DEFAULT 'UTC'"]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
     Migration(2, "retention policies and audit; salts and processor checkpoints",
               v2_statements),
     Migration(3, "events: interactive, scroll depth, engaged time; views skip engagement",
               v3_statements),
+    Migration(4, "sites: Umami website id, Matomo site id and Matomo revenue currency",
+              v4_statements),
+    Migration(5, "goals: pageview goals, goal names and revenue currencies per site",
+              v5_statements),
+    Migration(6, "sites: IANA time zone of the site's reports", v6_statements),
+    # 7 creates only its own tables, so it was free to be numbered ahead of 6.
+    Migration(7, "dashboard users, per-site roles, sessions, shared links", v7_statements),
 )
 
 

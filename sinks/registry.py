@@ -16,10 +16,20 @@ import time
 from clickhouse_connect.driver.client import Client
 
 from contract.errors import BadRequest
-from contract.sites import Site, check_policy, normalise_domain
+from contract.sites import (
+    Site,
+    check_currency,
+    check_matomo_site_id,
+    check_policy,
+    check_timezone,
+    normalise_domain,
+    normalise_umami_id,
+)
 from sinks.client import run
 
 KEY_PREFIX = "cbl_"
+SITE_COLUMNS = ["domain", "no_consent", "store_truncated_ip", "city_geo", "umami_website_id",
+                "matomo_site_id", "matomo_currency", "timezone", "deleted", "version"]
 
 
 def _version() -> int:
@@ -32,34 +42,62 @@ def hash_key(key: str) -> str:
 
 
 class SiteRegistry:
-    """Sites with their policies; reads are served from a cache refreshed every `ttl` seconds."""
+    """Sites with their policies; reads are served from a cache refreshed every `ttl` seconds.
+
+    The request path reads only the in-memory maps (by domain, Umami website id, Matomo
+    idsite); the database is read at most once per `ttl`, never per event.
+    """
 
     def __init__(self, client: Client, *, ttl: float = 30.0) -> None:
         self.client = client
         self.ttl = ttl
         self._lock = threading.Lock()
         self._cache: dict[str, Site] = {}
+        self._by_umami: dict[str, Site] = {}
+        self._by_matomo: dict[int, Site] = {}
         self._loaded_at = 0.0
 
     def _load(self) -> dict[str, Site]:
         rows = run(self.client, """SELECT domain, argMax(no_consent, version),
             argMax(store_truncated_ip, version), argMax(city_geo, version),
-            argMax(deleted, version) FROM sites GROUP BY domain""")
-        return {d: Site(d, nc, bool(ip), bool(city)) for d, nc, ip, city, deleted in rows
-                if not deleted}
+            argMax(umami_website_id, version), argMax(matomo_site_id, version),
+            argMax(matomo_currency, version), argMax(timezone, version),
+            argMax(deleted, version)
+            FROM sites GROUP BY domain""")
+        return {d: Site(d, nc, bool(ip), bool(city), umami, int(matomo), currency or "USD",
+                     tz or "UTC")
+                for d, nc, ip, city, umami, matomo, currency, tz, deleted in rows if not deleted}
 
     def refresh(self) -> None:
         """Reload the cache now (called after every change made through this instance)."""
         sites = self._load()
+        by_umami = {s.umami_website_id: s for s in sites.values() if s.umami_website_id}
+        by_matomo = {s.matomo_site_id: s for s in sites.values() if s.matomo_site_id}
         with self._lock:
             self._cache, self._loaded_at = sites, time.monotonic()
+            self._by_umami, self._by_matomo = by_umami, by_matomo
+
+    def _fresh(self) -> None:
+        if time.monotonic() - self._loaded_at > self.ttl:
+            self.refresh()
 
     def get(self, domain: str) -> Site | None:
         """The site registered under `domain`, or None."""
-        if time.monotonic() - self._loaded_at > self.ttl:
-            self.refresh()
+        self._fresh()
         with self._lock:
             return self._cache.get(domain)
+
+    def by_umami_id(self, website_id: str) -> Site | None:
+        """The site mapped to an Umami website id (any UUID spelling), or None."""
+        self._fresh()
+        with self._lock:
+            return self._by_umami.get(website_id.strip().lower())
+
+    def by_matomo_id(self, site_id: int) -> Site | None:
+        """The site mapped to a Matomo idsite, or None."""
+        self._fresh()
+        with self._lock:
+            return self._by_matomo.get(site_id)
 
     def domains(self) -> list[str]:
         """The domains of every registered site."""
@@ -71,15 +109,42 @@ class SiteRegistry:
         with self._lock:
             return sorted(self._cache.values(), key=lambda s: s.domain)
 
-    def add(self, domain: str, *, no_consent: str = "anonymous", store_truncated_ip: bool = False,
-            city_geo: bool = False) -> Site:
-        """Register a site, or update its policy if it exists."""
-        site = Site(normalise_domain(domain), check_policy(no_consent), store_truncated_ip,
-                    city_geo)
-        self.client.insert("sites", [[site.domain, site.no_consent, int(store_truncated_ip),
-                                      int(city_geo), 0, _version()]],
-                           column_names=["domain", "no_consent", "store_truncated_ip",
-                                         "city_geo", "deleted", "version"])
+    def add(self, domain: str, *, no_consent: str | None = None,
+            store_truncated_ip: bool = False, city_geo: bool = False,
+            umami_website_id: str | None = None, matomo_site_id: int | str | None = None,
+            matomo_currency: str | None = None, timezone: str | None = None) -> Site:
+        """Register a site, or update its policy if it exists.
+
+        `no_consent` None keeps an existing site's policy and gives a new site
+        DEFAULT_NO_CONSENT: a changed default never rewrites what a site was given.
+        A mapping argument left as None keeps the site's current value (so re-running
+        `sites add` to change a policy does not unmap its trackers); "" or 0 clears it.
+        An Umami or Matomo id already mapped to another site is refused (BadRequest).
+        """
+        domain = normalise_domain(domain)
+        self.refresh()
+        with self._lock:
+            current = self._cache.get(domain) or Site(domain)
+            by_umami, by_matomo = dict(self._by_umami), dict(self._by_matomo)
+        if no_consent is None:  # a new site's Site() carries DEFAULT_NO_CONSENT
+            no_consent = current.no_consent
+        umami = (current.umami_website_id if umami_website_id is None
+                 else normalise_umami_id(umami_website_id))
+        matomo = (current.matomo_site_id if matomo_site_id is None
+                  else check_matomo_site_id(matomo_site_id))
+        currency = (current.matomo_currency if matomo_currency is None
+                    else check_currency(matomo_currency))
+        tz = current.timezone if timezone is None else check_timezone(timezone)
+        for other, what in ((by_umami.get(umami) if umami else None, f"Umami website id {umami}"),
+                            (by_matomo.get(matomo) if matomo else None,
+                             f"Matomo site id {matomo}")):
+            if other is not None and other.domain != domain:
+                raise BadRequest(f"{what} is already mapped to {other.domain}")
+        site = Site(domain, check_policy(no_consent), bool(store_truncated_ip), bool(city_geo),
+                    umami, matomo, currency, tz)
+        self.client.insert("sites", [[site.domain, site.no_consent, int(site.store_truncated_ip),
+                                      int(site.city_geo), umami, matomo, currency, tz, 0,
+                                      _version()]], column_names=SITE_COLUMNS)
         self.refresh()
         return site
 
@@ -90,9 +155,8 @@ class SiteRegistry:
             self.refresh()
             if self.get(domain) is None:
                 raise BadRequest(f"site {domain} is not registered")
-        self.client.insert("sites", [[domain, "drop", 0, 0, 1, _version()]],
-                           column_names=["domain", "no_consent", "store_truncated_ip",
-                                         "city_geo", "deleted", "version"])
+        self.client.insert("sites", [[domain, "drop", 0, 0, "", 0, "USD", "UTC", 1, _version()]],
+                           column_names=SITE_COLUMNS)
         self.refresh()
 
 

@@ -3,10 +3,13 @@
 Every envelope is first appended to the collector's spool (an EventLog, fsync'd with
 group commit); one forwarder thread sends the spool to Kafka in order with an
 idempotent, acks=all, zstd producer and advances its position only on broker acks.
-`publish` then waits up to `ack_timeout` for that ack, so a 2xx normally means "the
-broker has it", and while the broker is unreachable "it is on this collector's disk and
-will be replayed in order". No send is ever abandoned and retried as a new record, so a
-broker outage does not duplicate events. A full spool raises SpoolFull (→ 503).
+`publish` returns once the envelope is durable in the spool: that fsync is the 202's
+promise ("on this collector's disk, forwarded in order"), so a request never waits for
+the broker's round trip and the beacon endpoint does not slow down with the broker's
+health. (`ack_timeout` > 0 makes publish also wait that long for the broker's ack, for
+tests that want the record in Kafka when publish returns.) No send is ever abandoned
+and retried as a new record, so a broker outage does not duplicate events. A full spool
+raises SpoolFull (→ 503).
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ class KafkaTransport:
     """Spool, then forward to the events topic; see the module docstring."""
 
     def __init__(self, *, bootstrap: str, topic: str, spool_dir: Path, metrics: Metrics,
-                 fsync: bool = True, max_bytes: int = 1 << 30, ack_timeout: float = 2.0,
+                 fsync: bool = True, max_bytes: int = 1 << 30, ack_timeout: float = 0.0,
                  forward_batch: int = 2000, compression: str | None = "zstd") -> None:
         self.bootstrap = bootstrap
         self.compression = compression
@@ -93,10 +96,12 @@ class KafkaTransport:
         self._thread.start()
 
     def publish(self, events: Sequence[AnonymousEvent]) -> None:
-        """Spool the envelope durably, then wait briefly for the broker's ack."""
+        """Spool the envelope durably (raises SpoolFull when the spool is full)."""
         if not events:
             return
         offset = self.spool.append(pack(partition_key(events[0]), encode_envelope(events)))
+        if self.ack_timeout <= 0:
+            return
         with self._cond:
             acked = self._cond.wait_for(lambda: self.forwarded > offset, self.ack_timeout)
         if not acked:

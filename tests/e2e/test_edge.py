@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_serve import FIREFOX, Server
+from tests.e2e.harness import Server
+from tests.e2e.test_serve import FIREFOX
 
 # Clients are told apart by X-Forwarded-For from a trusted proxy (127.0.0.1): these
 # documentation-range addresses are what must never show up in a log line.
@@ -33,7 +34,7 @@ FIGURES: dict[str, object] = {}
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(tmp_path_factory.mktemp("edge") / "data", env={
-        "CRUMBLESS_TRUSTED_PROXIES": "127.0.0.1", "CRUMBLESS_REQUEST_TIMEOUT": "3",
+        **Server.FAST, "CRUMBLESS_TRUSTED_PROXIES": "127.0.0.1", "CRUMBLESS_REQUEST_TIMEOUT": "3",
         "CRUMBLESS_CLIENT_TIMEOUT": "60", "CRUMBLESS_RATE_LIMIT_CLIENT": "20",
         "CRUMBLESS_RATE_LIMIT_CLIENT_BURST": "40", "CRUMBLESS_THREADS": "4"})
     srv.start()

@@ -8,6 +8,7 @@ per test.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -29,6 +30,9 @@ D10 = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)
 
 EVENT_COLUMNS = ["site", "ts", "name", "visitor_id", "session_id", "hostname", "pathname",
                  "referrer_source", "channel", "country", "device"]
+# Events with the columns of custom properties, revenue and engagement (schema 3 and later).
+RICH_COLUMNS = [*EVENT_COLUMNS, "props", "revenue_amount", "revenue_currency", "scroll_depth",
+                "engagement_ms"]
 SESSION_COLUMNS = ["site", "session_id", "visitor_id", "sign", "start", "end", "hostname",
                    "entry_page", "exit_page", "pageviews", "events", "duration", "is_bounce",
                    "referrer_source", "channel", "country", "device"]
@@ -62,13 +66,17 @@ class Traffic:
 
     def __init__(self) -> None:
         self.events: list[list[Any]] = []
+        self.rich: list[list[Any]] = []  # RICH_COLUMNS
         self.sessions: list[list[Any]] = []
         self._next_session = 1000
+        self._visits: dict[int, list[Any]] = {}  # session id -> attrs of its events
 
     def visit(self, visitor_id: int, start: dt.datetime, pages: list[str], *, country: str,
               source: str, device: str = "Desktop", step: int = 30,
-              custom: tuple[str, ...] = ()) -> None:
+              custom: tuple[str, ...] = ()) -> int:
         """One visit: a pageview per page `step` seconds apart; custom events on the last page.
+
+        Returns the session id.
 
         Each pageview after the first retracts the previous session state (-1) and writes
         the new one (+1), as CollapsingMergeTree(sign) expects.
@@ -76,6 +84,7 @@ class Traffic:
         self._next_session += 1
         session_id = self._next_session
         attrs = [source, "Organic Search" if source == "Google" else "Direct", country, device]
+        self._visits[session_id] = [visitor_id, attrs]
         state: list[Any] | None = None
         for i, page in enumerate(pages):
             ts = start + dt.timedelta(seconds=step * i)
@@ -92,6 +101,22 @@ class Traffic:
             self.sessions.append([*state[:3], -1, *state[4:]])
             state = [*state[:10], state[10] + 1, *state[11:]]
             self.sessions.append(state)
+        return session_id
+
+    def engagement(self, session_id: int, ts: dt.datetime, page: str, *, scroll: int = -1,
+                   ms: int = 0) -> None:
+        """An engagement event of a visit: a page view's scroll depth and engaged time."""
+        visitor_id, attrs = self._visits[session_id]
+        self.rich.append([SITE, ts, "engagement", visitor_id, session_id, SITE, page, *attrs,
+                          {}, None, "", scroll, ms])
+
+    def custom(self, session_id: int, ts: dt.datetime, name: str, page: str, *,
+               props: dict[str, str] | None = None, revenue: str = "",
+               currency: str = "") -> None:
+        """A custom event with props and revenue (the visit's session rows are not updated)."""
+        visitor_id, attrs = self._visits[session_id]
+        self.rich.append([SITE, ts, name, visitor_id, session_id, SITE, page, *attrs,
+                          props or {}, Decimal(revenue) if revenue else None, currency, -1, 0])
 
     def anonymous(self, ts: dt.datetime, page: str, *, country: str, source: str) -> None:
         """A pageview counted without consent: no visitor id, no session."""
@@ -101,6 +126,8 @@ class Traffic:
     def write(self, client: Client) -> None:
         client.insert("events", self.events, column_names=EVENT_COLUMNS)
         client.insert("sessions", self.sessions, column_names=SESSION_COLUMNS)
+        if self.rich:
+            client.insert("events", self.rich, column_names=RICH_COLUMNS)
 
 
 def shop_traffic() -> Traffic:
@@ -157,7 +184,8 @@ def test_aggregate_totals_from_the_rollup(shop: Client) -> None:
     answer = ask(shop, {"metrics": ALL_METRICS})
     # bounce 10/14 = 71.4 %, duration 240 s / 14 = 17.1 s, visit pageviews 19/14 = 1.357
     assert answer["results"] == [{"metrics": [11, 14, 23, 1.36, 71, 17, 25], "dimensions": []}]
-    assert answer["meta"] == {"suppressed_rows": 0, "k": 1, "source": "rollup"}
+    assert answer["meta"] == {"suppressed_rows": 0, "k": 1, "source": "rollup",
+                              "timezone": "UTC"}
     assert answer["query"]["date_range"] == ["2024-03-04T00:00:00+00:00",
                                              "2024-03-10T23:59:59+00:00"]
 
@@ -198,14 +226,21 @@ def test_time_hour_series(shop: Client) -> None:
     ([["not", ["is", "visit:country", ["DE"]]]], [4, 9, 11]),
     ([["or", [["is", "visit:country", ["FR"]], ["is", "visit:country", ["US"]]]]], [4, 9, 11]),
     ([["contains", "event:page", ["pric"]]], [4, 8, 10]),
-    ([["contains", "event:page", ["Pric"]]], None),  # case-sensitive: no match, 0 < k
+    ([["contains", "event:page", ["Pric"]]], [0, 0, 0]),  # case-sensitive: nobody, zeros
+    ([["contains", "event:page", ["Pric"], {"case_sensitive": False}]], [4, 8, 10]),
+    ([["contains_not", "event:page", ["pric", "blog"]]], [11, 14, 14]),
+    ([["matches", "event:page", ["^/(blog|pricing)$"]]], [4, 9, 11]),
+    ([["matches_not", "visit:country", ["^U"]]], [10, 20, 22]),
+    ([["has_done", ["is", "event:name", ["Signup"]]]], [2, 4, 6]),
+    ([["has_not_done", ["is", "event:page", ["/pricing"]]]], [7, 10, 10]),
+    ([["is", "visit:country", ["US"]]], None),  # 1 visitor < k=2: suppressed
     ([["is", "visit:country", ["DE"]], ["is", "event:page", ["/"]]], [7, 10, 10]),
     ([["and", [["is", "visit:country", ["DE"]], ["is", "event:page", ["/"]]]]], [7, 10, 10]),
     ([["is", "event:name", ["Signup"]]], [2, 0, 2]),
     ([["is", "visit:source", ["Direct", "Twitter"]]], [4, 9, 11]),
 ])
 def test_filters(shop: Client, filters: list[Any], expected: list[int] | None) -> None:
-    answer = ask(shop, {"metrics": ["visitors", "pageviews", "events"], "filters": filters})
+    answer = ask(shop, {"metrics": ["visitors", "pageviews", "events"], "filters": filters}, k=2)
     assert table(answer) == ([tuple(expected)] if expected else [])
     assert answer["meta"]["suppressed_rows"] == (0 if expected else 1)
 
@@ -284,7 +319,7 @@ def test_rows_below_k_are_suppressed_before_pagination(shop: Client) -> None:
     answer = ask(shop, body, k=5)
     assert table(answer) == [("DE", 14)]
     assert answer["meta"] == {"suppressed_rows": 2, "k": 5, "source": "rollup",
-                              "total_rows": 1}
+                              "total_rows": 1, "timezone": "UTC"}
     for offset in (0, 1, 2):
         page = ask(shop, {**body, "pagination": {"limit": 1, "offset": offset}}, k=5)
         assert all(row["dimensions"] == ["DE"] for row in page["results"])
@@ -366,7 +401,8 @@ def test_http_query_answers_in_plausible_shape(http: Any) -> None:
     assert response.status_code == 200
     body = response.get_json()
     assert body["results"] == [{"metrics": [7, 14], "dimensions": ["DE"]}]
-    assert body["meta"] == {"suppressed_rows": 2, "k": 5, "source": "rollup"}
+    assert body["meta"] == {"suppressed_rows": 2, "k": 5, "source": "rollup",
+                            "timezone": "UTC"}
     assert body["query"]["site_id"] == SITE and body["query"]["filters"] == []
 
 
@@ -391,8 +427,8 @@ def test_http_malformed_authorization_header_is_401(http: Any) -> None:
     ({"site_id": SITE, "metrics": ["visitors"], "date_range": "8d"}, "date_range"),
     ({"site_id": SITE, "metrics": ["visitors"], "date_range": "7d",
       "filters": [["equals", "visit:country", ["DE"]]]}, "filters[0][0]"),
-    ({"site_id": SITE, "metrics": ["visits"], "date_range": "7d",
-      "dimensions": ["event:page"]}, "metrics[0]"),
+    ({"site_id": SITE, "metrics": ["bounce_rate"], "date_range": "7d",
+      "dimensions": ["event:name"]}, "metrics[0]"),
     ({"site_id": SITE, "metrics": ["visitors"]}, "date_range"),
     ({"metrics": ["visitors"], "date_range": "7d"}, "site_id"),
 ])
@@ -409,6 +445,29 @@ def test_http_bad_json_is_400(http: Any) -> None:
     assert response.status_code == 400
     assert response.get_json() == {"error": "body: not valid JSON"}
     assert post(http, ["a list"]).status_code == 400
+
+
+def test_http_invalid_regular_expression_is_400_not_503(http: Any) -> None:
+    response = post(http, {"site_id": SITE, "metrics": ["visitors"], "date_range": "7d",
+                           "filters": [["matches", "event:page", ["(unclosed"]]]})
+    assert response.status_code == 400
+    assert "is not a valid re2 regular expression" in response.get_json()["error"]
+    backreference = post(http, {"site_id": SITE, "metrics": ["visitors"], "date_range": "7d",
+                                "filters": [["matches", "event:page", ["(a)\\1"]]]})
+    assert backreference.status_code == 400  # re2 has no backreferences: linear time
+
+
+def test_week_and_month_buckets_and_time_labels(shop: Client) -> None:
+    """Weeks start on Monday (2024-03-04) but not before the range; imports are never included."""
+    week = ask(shop, {"metrics": ["visitors", "pageviews"], "dimensions": ["time:week"],
+                      "date_range": ["2024-03-06", "2024-03-12"],
+                      "include": {"time_labels": True, "imports": True}})
+    assert week["meta"]["source"] == "rollup"
+    assert table(week) == [("2024-03-06", 11, 23)]  # 03-09 and 03-10: one week
+    assert week["meta"]["time_labels"] == ["2024-03-06", "2024-03-11"]
+    assert week["meta"]["imports_included"] is False
+    month = ask(shop, {"metrics": ["visitors"], "dimensions": ["time:month"]}, force_raw=True)
+    assert table(month) == [("2024-03-01", 11)]
 
 
 def test_http_unknown_site_is_400(http: Any) -> None:

@@ -58,7 +58,7 @@ def test_change_bounds(tier: str, days: int, site: str | None, message: str) -> 
 def facts(**days: int) -> NoticeFacts:
     base = {"raw": 30, "sessions": 30, "hourly": 90, "daily": 760, "ids": 7}
     return NoticeFacts(site=Site("a.com", "anonymous", True, False), days={**base, **days},
-                       kafka_hours=48, salt_grace_hours=2, k_anonymity=5, geo_enabled=True,
+                       kafka_hours=48, salt_grace_hours=2, k_anonymity=5, geo="region",
                        storage="our own server")
 
 

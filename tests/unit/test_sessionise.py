@@ -108,3 +108,4 @@ def test_engagement_without_an_open_visit_opens_none() -> None:
     engaged = dataclasses.replace(ev(3, 0, name="engagement"), interactive=0)
     out, rows = run(Sessioniser(30 * MIN), [engaged])
     assert rows == [] and out[0].session_id == 0
+

@@ -9,16 +9,20 @@ from typing import Any
 import pytest
 
 from contract.errors import BadQuery
+from dashboards.goals import Goal, GoalSet, page_regex
 from dashboards.plan import needed_measures, plan_query, rollup_target
 from dashboards.query import Combine, Condition, DateRange, Negate, StatsQuery, parse_query
 from dashboards.results import (
+    Context,
     Row,
     build_answer,
     merge_rows,
     metric_value,
     order_rows,
+    revenue_object,
     suppress,
     suppression_applies,
+    time_labels,
 )
 
 TODAY = dt.date(2024, 3, 10)
@@ -44,7 +48,8 @@ def error_of(**fields: Any) -> str:
 def test_unknown_metric_names_its_position_and_the_accepted_list() -> None:
     assert error_of(metrics=["visitors", "visitorz"]) == (
         "metrics[1]: unknown metric 'visitorz'; accepted: visitors, visits, pageviews, "
-        "views_per_visit, bounce_rate, visit_duration, events")
+        "views_per_visit, bounce_rate, visit_duration, events, scroll_depth, time_on_page, "
+        "percentage, conversion_rate, group_conversion_rate, total_revenue, average_revenue")
 
 
 @pytest.mark.parametrize(("fields", "prefix"), [
@@ -55,7 +60,7 @@ def test_unknown_metric_names_its_position_and_the_accepted_list() -> None:
     ({"dimensions": ["visit:countri"]}, "dimensions[0]: unknown dimension 'visit:countri'"),
     ({"dimensions": ["time:day", "time:hour"]}, "dimensions[1]: only one time dimension"),
     ({"dimensions": ["event:page", "event:page"]}, "dimensions[1]:"),
-    ({"metrics": ["visitors", "bounce_rate"], "dimensions": ["event:page"]},
+    ({"metrics": ["visitors", "bounce_rate"], "dimensions": ["event:goal"]},
      "metrics[1]: 'bounce_rate' is a visit metric"),
     ({"date_range": "8d"}, "date_range: unknown range '8d'"),
     ({"date_range": ["2024-01-01"]}, "date_range: expected"),
@@ -66,7 +71,15 @@ def test_unknown_metric_names_its_position_and_the_accepted_list() -> None:
     ({"filters": [["is", "visit:country", "DE"]]}, "filters[0][2]: expected a non-empty list"),
     ({"filters": [["is", "visit:country", []]]}, "filters[0][2]:"),
     ({"filters": [["is", "visit:country", [1]]]}, "filters[0][2]:"),
-    ({"filters": [["matches", "visit:country", ["D"]]]}, "filters[0][0]: unknown operator"),
+    ({"filters": [["equals", "visit:country", ["D"]]]}, "filters[0][0]: unknown operator"),
+    ({"filters": [["does_not_contain", "event:page", ["x"]]]},
+     "filters[0][0]: 'does_not_contain' is not a Stats API v2 operator; use 'contains_not'"),
+    ({"filters": [["matches", "event:page", ["a" * 257]]]}, "filters[0][2][0]: a regular"),
+    ({"filters": [["is", "event:page", ["/"], {"case_sensitive": "no"}]]},
+     "filters[0][3].case_sensitive:"),
+    ({"filters": [["is", "event:page", ["/"], {"fuzzy": True}]]}, "filters[0][3]: expected"),
+    ({"filters": [["has_done", ["is", "visit:country", ["DE"]]]]},
+     "filters[0][1]: has_done takes filters on event dimensions only"),
     ({"filters": [["is", "visit:planet", ["Mars"]]]}, "filters[0][1]: unknown dimension"),
     ({"filters": [["is", "time:day", ["2024-01-01"]]]}, "filters[0][1]: time dimensions"),
     ({"filters": [["and", [["is", "visit:country", ["DE"]], ["is", "event:page"]]]]},
@@ -83,7 +96,8 @@ def test_unknown_metric_names_its_position_and_the_accepted_list() -> None:
     ({"pagination": {"limit": True}}, "pagination.limit:"),
     ({"pagination": {"offset": -1}}, "pagination.offset:"),
     ({"pagination": {"page": 2}}, "pagination.page: unknown field"),
-    ({"include": {"time_labels": True}}, "include.time_labels: unknown option"),
+    ({"include": {"time_labels": True}}, "include.time_labels: needs a time dimension"),
+    ({"include": {"comparisons": {}}}, "include.comparisons.mode: expected one of"),
     ({"include": {"total_rows": "yes"}}, "include.total_rows:"),
     ({"site_id": 42}, "site_id:"),
     ({"period": "7d"}, "period: unknown field"),
@@ -245,6 +259,107 @@ def test_client_values_only_travel_as_bound_parameters(force_raw: bool) -> None:
         assert evil not in statement.sql and "shop.example" not in statement.sql
         assert statement.parameters["site"] == "shop.example"
         assert [evil] in statement.parameters.values()
+
+
+@pytest.mark.parametrize(("name", "first", "last"), [
+    ("28d", utc(2024, 2, 12), utc(2024, 3, 11)),
+    ("91d", utc(2023, 12, 11), utc(2024, 3, 11)),
+])
+def test_28d_and_91d_end_today(name: str, first: dt.datetime, last: dt.datetime) -> None:
+    assert parse(date_range=name).date_range == DateRange(first, last)
+
+
+def test_24h_is_the_last_24_hours_to_the_second() -> None:
+    query = parse_query({"site_id": "s", "metrics": ["visitors"], "date_range": "24h"},
+                        today=TODAY, now=utc(2024, 3, 10, 12, 30) + dt.timedelta(seconds=5.5))
+    stop = utc(2024, 3, 10, 12, 30) + dt.timedelta(seconds=6)
+    assert query.date_range == DateRange(stop - dt.timedelta(days=1), stop)
+    assert rollup_target(query) is None  # not whole hours: raw
+
+
+def test_case_insensitive_and_regex_filters_render_bounded_sql() -> None:
+    query = parse(filters=[["contains", "event:page", ["Blog"], {"case_sensitive": False}],
+                           ["matches_not", "event:page", ["^/user/\\d+$"]],
+                           ["is", "visit:country", ["de"], {"case_sensitive": False}]])
+    assert query.filters[0].echo() == ["contains", "event:page", ["Blog"],
+                                       {"case_sensitive": False}]
+    assert rollup_target(query) is None
+    sql = plan_query(query).statements[0].sql
+    assert "positionCaseInsensitiveUTF8(pathname, v)" in sql
+    assert "NOT (arrayExists(v -> match(pathname, v)" in sql
+    assert "lowerUTF8(country)" in sql
+
+
+def test_behavioural_filters_select_visits_by_their_events() -> None:
+    query = parse(filters=[["has_not_done", ["is", "event:goal", ["Signup"]]]])
+    assert query.filters[0].echo() == ["has_not_done", ["is", "event:goal", ["Signup"]]]
+    assert rollup_target(query) is None
+    sql = plan_query(query).statements[0].sql
+    assert "NOT (session_id IN (SELECT session_id FROM events" in sql
+
+
+def test_time_labels_cover_the_range_in_the_dimensions_format() -> None:
+    week = parse(dimensions=["time:week"], date_range=["2024-03-06", "2024-03-19"],
+                 include={"time_labels": True})
+    assert time_labels(week) == ["2024-03-06", "2024-03-11", "2024-03-18"]
+    month = parse(dimensions=["time:month"], date_range=["2024-01-15", "2024-03-01"])
+    assert time_labels(month) == ["2024-01-01", "2024-02-01", "2024-03-01"]
+    hours = parse(dimensions=["time:hour"], date_range="day")
+    assert len(time_labels(hours)) == 24 and time_labels(hours)[0] == "2024-03-10 00:00:00"
+
+
+def test_props_keys_goal_names_and_page_goals_are_bound_parameters() -> None:
+    evil = "k') OR 1=1 --"
+    goals = GoalSet((Goal("Visit /x'", page_path="/x'/*"), Goal("Buy", "buy'", currency="EUR")))
+    query = parse(metrics=["visitors", "total_revenue"],
+                  dimensions=["event:goal", f"event:props:{evil}"],
+                  filters=[["contains", "event:goal", [evil]]])
+    plan = plan_query(query, goals=goals)
+    (statement,) = plan.statements
+    assert evil not in statement.sql and "Visit /x'" not in statement.sql
+    assert statement.parameters["page_goal_patterns"] == ["^/x'/[^/]*$"]
+    assert statement.parameters["revenue_goal_currencies"] == ["EUR"]
+    assert plan.revenue is not None and plan.revenue.by_goal and plan.source == "raw"
+
+
+def test_page_goal_wildcards_become_anchored_re2_patterns() -> None:
+    assert page_regex("/blog/*") == "^/blog/[^/]*$"
+    assert page_regex("/docs/**") == "^/docs/.*$"
+    assert page_regex("/a.b") == r"^/a\.b$"
+
+
+def test_ratio_metrics_plan_their_divisors() -> None:
+    """percentage: same filters, no dimensions; conversion rates drop top-level goal/props."""
+    query = parse(metrics=["visitors", "percentage", "conversion_rate", "group_conversion_rate"],
+                  dimensions=["visit:country", "event:goal"],
+                  filters=[["is", "event:goal", ["Signup"]], ["is", "visit:device", ["Mobile"]]])
+    plan = plan_query(query)
+    by_metric = {d.metric: d for d in plan.denominators}
+    assert by_metric["percentage"].dimensions == ()
+    assert "goal" in by_metric["percentage"].statement.sql
+    assert by_metric["conversion_rate"].dimensions == ()
+    assert by_metric["conversion_rate"].source == "rollup"  # only the device filter is left
+    assert by_metric["group_conversion_rate"].dimensions == (0,)
+    assert plan.source == "raw"
+
+
+def test_engagement_metrics_read_engagement_events_only() -> None:
+    plan = plan_query(parse(metrics=["scroll_depth", "time_on_page"],
+                            dimensions=["event:page"]))
+    sqls = [s.sql for s in plan.statements]
+    assert sum("name = 'engagement'" in sql for sql in sqls) == 2
+    assert "name != 'engagement'" in sqls[0]  # visitors, for k-anonymity
+
+
+def test_new_metric_values() -> None:
+    row = Row(("/",), {"visitors": 3, "scroll_total": 245, "scroll_visitors": 3,
+                       "engaged_ms": 10_500, "engaged_visits": 2})
+    assert metric_value("scroll_depth", row) == 82  # 81.67
+    assert metric_value("time_on_page", row) == 5  # 5.25 s
+    context = Context(totals={"percentage": ((), {(): 7})})
+    assert metric_value("percentage", row, context) == 42.9
+    assert revenue_object(96_336_315_000, "USD") == {
+        "short": "$96.3M", "long": "$96,336,315.00", "value": 96336315, "currency": "USD"}
 
 
 # --- results and k-anonymity --------------------------------------------------------------

@@ -1,0 +1,121 @@
+"""processor: the embedded processor's throughput on a backlog against a bare insert.
+
+Both sides write the same rows into fresh databases of one chdb, rollup views firing:
+*crumbless* runs the whole processor core and sink per batch (decode and validate the
+envelopes, enrich, sessionise, build rows, idempotent insert with deduplication tokens);
+*floor* inserts the rows the core produced, already built, with plain
+clickhouse-connect calls in the same batches. Batch sizes compare the old fixed 2,000
+with batches grown to the backlog (`max_batch_size`). Variants alternate and repeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.stats_query import synthetic_events
+from bench.timing import median
+from bench.worker import spawn
+from contract.event import encode_envelope
+from contract.rows import EVENT_COLUMNS, SESSION_COLUMNS, RowBatch
+from contract.settings import Settings
+from contract.transport import Record
+from processors.batch import build_batch
+from processors.rows import batch_rows
+from processors.sessionise import Sessioniser
+from sinks.clickhouse import ClickHouseSink
+from sinks.client import connect
+from sinks.migrations import migrate
+
+NAME = "processor"
+TITLE = "Processor throughput on a backlog, against a bare insert of the same rows"
+DESCRIPTION = __doc__.split("\n", 2)[2].strip() if __doc__ else ""
+
+
+def _fresh_database(client: Any, data_dir: Path, name: str) -> None:
+    client.command(f"CREATE DATABASE {name}")
+    client.database = name
+    migrate(client, Settings(data_dir=data_dir, database=name))
+
+
+def _crumbless(client: Any, records: list[Record], batch_size: int
+               ) -> tuple[float, list[RowBatch]]:
+    """Seconds for the whole core + sink path; also the rows it built (for the floor)."""
+    sink, sessioniser, built = ClickHouseSink(client), Sessioniser(30 * 60_000), []
+    began = time.perf_counter()
+    for first in range(0, len(records), batch_size):
+        rows = batch_rows(build_batch(records[first:first + batch_size], sessioniser))
+        sink.write(rows)
+        built.append(rows)
+    return time.perf_counter() - began, built
+
+
+def _floor(client: Any, batches: list[RowBatch]) -> float:
+    """Seconds for plain inserts of already-built rows, same batches, views firing."""
+    began = time.perf_counter()
+    for rows in batches:
+        client.insert("events", rows.events, column_names=EVENT_COLUMNS)
+        if rows.sessions:
+            client.insert("sessions", rows.sessions, column_names=SESSION_COLUMNS)
+    return time.perf_counter() - began
+
+
+def measure(events: int, batch_sizes: list[int], repeats: int) -> dict[str, Any]:
+    """Alternate crumbless and floor for each batch size; medians of `repeats` rounds."""
+    data = synthetic_events(events, dt.datetime.now(dt.UTC))
+    records = [Record(0, n, encode_envelope([e])) for n, e in enumerate(data)]
+    times: dict[tuple[int, str], list[float]] = {}
+    session_rows: dict[int, int] = {}
+    with tempfile.TemporaryDirectory(prefix="crumbless-bench-") as tmp:
+        client = connect(f"chdb://{Path(tmp) / 'clickhouse'}", "default")
+        n = 0
+        for _ in range(repeats):
+            for size in batch_sizes:
+                n += 1
+                _fresh_database(client, Path(tmp), f"c{n}")
+                seconds, built = _crumbless(client, records, size)
+                times.setdefault((size, "crumbless"), []).append(seconds)
+                session_rows[size] = sum(len(b.sessions) for b in built)
+                _fresh_database(client, Path(tmp), f"f{n}")
+                times.setdefault((size, "floor"), []).append(_floor(client, built))
+        client.close()
+    return {"events": len(records), "repeats": repeats, "sizes": [{
+        "batch_size": size, "session_rows": session_rows[size],
+        "crumbless_eps": len(records) / median(times[(size, "crumbless")]),
+        "floor_eps": len(records) / median(times[(size, "floor")]),
+    } for size in batch_sizes]}
+
+
+def worker(argv: list[str]) -> dict[str, Any]:
+    """`python -m bench.worker processor --events N --batch-size B [...] --repeats R`."""
+    parser = argparse.ArgumentParser(prog="bench.worker processor")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, action="append", required=True)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    return measure(args.events, args.batch_size, args.repeats)
+
+
+def run_benchmark(quick: bool) -> dict[str, Any]:
+    """Run the measurement in a fresh process and return its JSON result."""
+    events, repeats = (40_000, 2) if quick else (200_000, 3)
+    return spawn(NAME, "--events", str(events), "--batch-size", "2000", "--batch-size",
+                 "20000", "--repeats", str(repeats), timeout=1800)
+
+
+def render(result: dict[str, Any]) -> list[str]:
+    """One row per batch size: events/s of crumbless and of the floor, and their ratio."""
+    lines = [f"{result['events']:,} events (visits of 1-8 page views over 29 days), median "
+             f"of {result['repeats']} alternated rounds, one thread.", "",
+             "| batch size | crumbless events/s | floor events/s | ratio | session rows |",
+             "|---:|---:|---:|---:|---:|"]
+    for size in result["sizes"]:
+        lines.append(f"| {size['batch_size']:,} | {size['crumbless_eps']:,.0f} | "
+                     f"{size['floor_eps']:,.0f} | "
+                     f"{size['crumbless_eps'] / size['floor_eps']:.2f} | "
+                     f"{size['session_rows']:,} |")
+    return lines

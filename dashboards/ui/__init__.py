@@ -1,0 +1,1 @@
+"""The web UI for marketers: server-rendered dashboards on the Stats API's query layer."""
