@@ -171,7 +171,7 @@ def test_admin_api_is_only_on_the_owner_only_socket(edge: Server) -> None:
     status, body, _ = request(edge, "GET", "/api/admin/sites",
                               headers={"Authorization": f"Bearer {info['token']}"})
     assert status == 404 and json.loads(body)["error"]
-    assert json.loads(edge.cli("sites", "list"))[0]["domain"] == "example.com"
+    assert json.loads(edge.cli("sites", "list", "--json"))[0]["domain"] == "example.com"
 
 
 def test_no_log_line_carries_a_client_address_or_user_agent(edge: Server) -> None:

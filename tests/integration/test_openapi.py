@@ -28,7 +28,7 @@ def routes(app: Flask) -> set[tuple[str, str]]:
             continue
         path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
         methods = set(rule.methods or ()) - IMPLICIT
-        if rule.endpoint == "collector.preflight":
+        if rule.endpoint.endswith("preflight"):
             methods.add("OPTIONS")
         found |= {(m.lower(), path) for m in methods}
     return found
