@@ -160,6 +160,8 @@ def _server(app: WSGIApp, socket_map: dict[int, Any], dispatcher: ThreadedTaskDi
 
 def serve(settings: Settings, factory: AppFactory | None = None) -> None:
     """Build the apps, listen, and run until SIGTERM/SIGINT; then stop gracefully."""
+    if factory is None:
+        admin_socket_path(settings.data_dir)  # a path too long fails before chdb opens
     served = (factory or embedded_app)(settings)
     socket_map: dict[int, Any] = {}
     public_threads = ThreadedTaskDispatcher()
