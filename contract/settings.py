@@ -91,7 +91,14 @@ class Settings:
     max_body_bytes: int = field(default=16384, metadata=_meta(
         "largest accepted beacon body in bytes", low=256, high=1_048_576))
     k_anonymity: int = field(default=5, metadata=_meta(
-        "breakdown rows with fewer visitors than this are suppressed", low=1, high=1000))
+        "every released number (row, total, time bucket) under this many visitors is withheld, "
+        "and every filter value must cover this many (docs/privacy.md)", low=1, high=1000))
+    dp_sites: tuple[str, ...] = field(default=(), metadata=_meta(
+        "comma-separated sites whose API keys get differentially private answers"))
+    dp_query_epsilon: float = field(default=0.5, metadata=_meta(
+        "ε one differentially private answer costs (noise scale 2/ε)", low=0.01, high=10))
+    dp_budget: float = field(default=5.0, metadata=_meta(
+        "ε each API key or shared link may spend per site and UTC day", low=0.01, high=1000))
     raw_ttl_days: int = field(default=30, metadata=_meta(
         "days raw events are kept", low=1, high=3650))
     sessions_ttl_days: int = field(default=30, metadata=_meta(

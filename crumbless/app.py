@@ -20,6 +20,7 @@ from contract.settings import Settings
 from crumbless.admin import admin_blueprint
 from crumbless.runtime import Runtime
 from dashboards.api import stats_blueprint
+from dashboards.noise import DpPolicy
 from dashboards.stats import StatsService
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,9 @@ def create_app(runtime: Runtime) -> Flask:
         site_limit=site_gate(limits),
         umami_site=runtime.sites.by_umami_id, matomo_site=runtime.sites.by_matomo_id))
     app.register_blueprint(tracker_blueprint())
-    stats = StatsService(runtime.client, k=settings.k_anonymity, clock=runtime.clock)
+    stats = StatsService(runtime.client, k=settings.k_anonymity, clock=runtime.clock,
+                         dp_sites=frozenset(settings.dp_sites), dp_policy=DpPolicy(
+                             settings.dp_query_epsilon, settings.dp_budget))
     app.register_blueprint(stats_blueprint(stats, authorize=runtime.keys.authorize))
     from crumbless.webui import register_ui
 

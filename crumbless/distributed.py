@@ -26,6 +26,7 @@ from crumbless.app import EdgeLimits, base_app, collector_config, site_gate
 from crumbless.runtime import Clock, ensure_private_dir, utc_now
 from crumbless.server import Served
 from dashboards.api import stats_blueprint
+from dashboards.noise import DpPolicy
 from dashboards.stats import StatsService
 from processors.kafka_runner import KafkaProcessor
 from sinks.clickhouse import ClickHouseSink
@@ -89,7 +90,9 @@ def dashboard_app(settings: Settings) -> Served:
     sites = SiteRegistry(client)
     keys = ApiKeys(client, sites)
     app = base_app(metrics, lambda: {}, EdgeLimits.from_settings(settings))
-    stats = StatsService(client, k=settings.k_anonymity, clock=utc_now)
+    stats = StatsService(client, k=settings.k_anonymity, clock=utc_now,
+                         dp_sites=frozenset(settings.dp_sites),
+                         dp_policy=DpPolicy(settings.dp_query_epsilon, settings.dp_budget))
     app.register_blueprint(stats_blueprint(stats, authorize=keys.authorize))
     register_ui(app, client=client, settings=settings, stats=stats, sites=sites,
                 retention=RetentionStore(client, settings, sites.domains), clock=utc_now)

@@ -2,11 +2,15 @@
 
 A thin shell: authenticate, decode, parse (dashboards.query), answer (StatsService).
 Every failure is a JSON {"error": "<one line>"}: 401 no or unknown API key, 403 a key for
-another site, 400 a bad field or unknown site, 413 a body too large, 503 storage down.
+another site, 400 a bad field, a filter too narrow for k or an unknown site, 413 a body too
+large, 429 a privacy budget spent or too many date ranges today, 503 storage down.
+Each key is its own caller (dashboards.stats.Caller): its digest, never the key itself,
+keys the range ledger and the privacy budget.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -105,9 +109,11 @@ def stats_blueprint(service: StatsService, *, authorize: Authorize) -> Blueprint
                 return _error(400, "site_id: unknown site")
             stats_query = parse_query(body, today=service.today(timezone), now=service.now(),
                                       timezone=timezone)
-            return jsonify(service.run(stats_query)), 200
+            digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+            caller = service.caller_for_key(digest, stats_query.site_id)
+            return jsonify(service.run(stats_query, caller=caller)), 200
         except BadQuery as exc:
-            return _error(400, str(exc))
+            return _error(exc.status, str(exc))
         except StorageError as exc:
             log.warning("stats query failed: %s", exc)
             return _error(503, "storage unavailable, try again later")

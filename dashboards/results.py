@@ -2,6 +2,13 @@
 
 Pure. The order of the steps is the privacy contract: rows with fewer than k visitors are
 removed first, so neither ordering, total_rows nor offset/limit can reveal them.
+
+Every released number is a row here (an aggregate is one row, a time series one row per
+bucket), so the rule is the same for totals, buckets and breakdowns: with k > 1 a row is
+withheld when its visitors are under k, zero included — "withheld" then never tells
+"nobody" from "a few". How many rows were withheld is not reported (it would answer
+guesses: docs/privacy.md, "No oracles"). With k = 1 nothing is withheld and an aggregate
+over no data answers zeros, as Plausible does.
 """
 
 from __future__ import annotations
@@ -48,22 +55,21 @@ def merge_rows(parts: Iterable[tuple[Sequence[str], Iterable[Sequence[Any]]]],
     return [Row(key, values) for key, values in merged.items()]
 
 
-def suppression_applies(query: StatsQuery) -> bool:
-    """Breakdowns (a non-time dimension) and filtered queries are subject to k-anonymity."""
-    return bool(query.filters) or any(d not in TIME_DIMENSIONS for d in query.dimensions)
+def suppress(rows: list[Row], *, k: int) -> tuple[list[Row], int]:
+    """Drop every row under k visitors (zero included when k > 1); (kept, number dropped).
 
-
-def suppress(rows: list[Row], *, k: int, applies: bool) -> tuple[list[Row], int]:
-    """Drop rows with fewer than k visitors when `applies`; return (kept, number dropped).
-
-    An aggregate (no dimensions) of all zeros is kept: it counts nobody, so it isolates
-    nobody, and Plausible answers an aggregate that matches nothing with one row of zeros.
+    With k = 1 nothing is dropped: an aggregate of all zeros stays, as Plausible answers it.
     """
-    if not applies:
+    if k <= 1:
         return rows, 0
-    kept = [row for row in rows if row.get("visitors") >= k
-            or (not row.dimensions and not any(row.measures.values()))]
+    kept = [row for row in rows if row.get("visitors") >= k]
     return kept, len(rows) - len(kept)
+
+
+def non_time_key(query: StatsQuery, dimensions: tuple[str, ...]) -> tuple[str, ...]:
+    """A row's values of the query's non-time dimensions (the key of a slice check)."""
+    return tuple(v for d, v in zip(query.dimensions, dimensions, strict=True)
+                 if d not in TIME_DIMENSIONS)
 
 
 def _ratio_half_up(numerator: int, denominator: int) -> int:
@@ -209,21 +215,30 @@ def time_labels(query: StatsQuery) -> list[str]:
     return labels
 
 
-def build_answer(query: StatsQuery, rows: list[Row], *, k: int, context: Context | None = None
+def build_answer(query: StatsQuery, rows: list[Row], *, k: int, context: Context | None = None,
+                 withheld: frozenset[tuple[str, ...]] = frozenset()
                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(results, meta) for merged rows: suppress, compute metrics, order, count, paginate."""
+    """(results, meta) for merged rows: suppress, compute metrics, order, count, paginate.
+
+    `withheld`: non-time dimension keys (non_time_key) to drop as well, before anything
+    else sees the rows (dashboards.guard's slice check of overlapping date ranges).
+    """
     context = context or Context()
-    kept, suppressed = suppress(rows, k=k, applies=suppression_applies(query))
-    if (query.comparison is not None and len(query.dimensions) == 1
+    kept, _ = suppress(rows, k=k)
+    if withheld:
+        kept = [row for row in kept if non_time_key(query, row.dimensions) not in withheld]
+    if (k <= 1 and query.comparison is not None and len(query.dimensions) == 1
             and query.dimensions[0] in TIME_DIMENSIONS):
-        # Plausible: a compared time series has a row per bucket, zeros where nothing was
+        # Plausible: a compared time series has a row per bucket, zeros where nothing was.
+        # Only without k-anonymity: with k > 1 an empty bucket is withheld like a thin one,
+        # so that "nobody" and "a few" look alike.
         seen = {row.dimensions for row in kept}
         kept += [Row((label,)) for label in time_labels(query) if (label,) not in seen]
     computed = [(row.dimensions, [metric_value(m, row, context) for m in query.metrics])
                 for row in kept]
     ordered = order_rows(computed, query)
     page = ordered[query.offset:query.offset + query.limit]
-    meta: dict[str, Any] = {"suppressed_rows": suppressed, "k": k}
+    meta: dict[str, Any] = {"k": k}
     if query.include_total_rows:
         meta["total_rows"] = len(ordered)
     if "imports" in dict(query.include):

@@ -3,6 +3,13 @@
 Planning (dashboards.plan) and result shaping (dashboards.results) are pure; this module
 only resolves "all" to the oldest stored day, runs the statements through sinks.client
 (ClickHouse errors arrive as StorageError) and assembles the response.
+
+Privacy is applied here, once, for every surface (Stats API, dashboards, CSV, shared
+links), in this order: snap the range to whole hours; then either the differentially
+private mode (dashboards.noise) for a caller that has it, or exact mode: refuse a filter
+leaf under k (dashboards.guard), refuse or withhold what differs by under k from a range
+the caller was already answered today, withhold every row under k (dashboards.results),
+the comparison period included.
 """
 
 from __future__ import annotations
@@ -19,6 +26,16 @@ from clickhouse_connect.driver.client import Client
 from contract.errors import BadQuery, StorageError
 from dashboards.compare import change, comparison_days
 from dashboards.goals import Goal, GoalSet
+from dashboards.guard import (
+    RangeLedger,
+    TooNarrow,
+    leaf_probes,
+    slice_query,
+    slices,
+    snap_to_hours,
+    too_narrow,
+)
+from dashboards.noise import DpPolicy, PrivacyAccountant, check_dp_query
 from dashboards.plan import UTC_ZONES, plan_query
 from dashboards.query import (
     MAX_LIMIT,
@@ -35,7 +52,6 @@ from dashboards.results import (
     merge_rows,
     metric_value,
     suppress,
-    suppression_applies,
     time_labels,
     totals_by_group,
 )
@@ -44,15 +60,36 @@ from sinks.client import run
 log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks: `id` keys the range ledger and the privacy budget (an API key's digest,
+    a shared link, a login); `dp` asks for the differentially private mode."""
+
+    id: str = "owner"
+    dp: bool = False
+
+
+OWNER = Caller()
+
+
 class StatsService:
     """Answers StatsQuery objects from one ClickHouse client, k-anonymity applied."""
 
-    def __init__(self, client: Client, *, k: int, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(self, client: Client, *, k: int, clock: Callable[[], dt.datetime],
+                 dp_sites: frozenset[str] = frozenset(),
+                 dp_policy: DpPolicy | None = None) -> None:
         if k < 1:
             raise ValueError("k must be at least 1")
         self._client = client
         self._k = k
         self._clock = clock
+        self._dp_sites = dp_sites
+        self._ledger = RangeLedger()
+        self._accountant = PrivacyAccountant(dp_policy or DpPolicy())
+
+    def caller_for_key(self, key_digest: str, site_id: str) -> Caller:
+        """An API key's caller: differentially private when the site is in dp_sites."""
+        return Caller(f"key:{key_digest}", dp=site_id in self._dp_sites)
 
     @property
     def k(self) -> int:
@@ -121,6 +158,40 @@ class StatsService:
                     raise BadQuery(f"filters: {pattern[:40]!r} is not a valid re2 regular "
                                    "expression") from None
 
+    def _visitors(self, query: StatsQuery) -> dict[tuple[str, ...], int]:
+        """Exact visitors per dimension tuple of a visitors-only query."""
+        plan = plan_query(query, goals=self.goals(query))
+        rows = merge_rows([(st.measures, run(self._client, st.sql, st.parameters))
+                           for st in plan.statements], len(query.dimensions))
+        return {row.dimensions: row.get("visitors") for row in rows}
+
+    def _check_leaves(self, query: StatsQuery) -> None:
+        """Refuse the query if any filter leaf value covers fewer than k visitors."""
+        for probe in leaf_probes(query):
+            if self._visitors(probe.query).get((), 0) < self._k:
+                raise too_narrow(probe, self._k)
+
+    def _check_slices(self, query: StatsQuery, caller: Caller) -> set[tuple[str, ...]]:
+        """Refuse an aggregate that differs by 1..k-1 visitors from a range `caller` was
+        answered today; for a breakdown, the non-time keys whose rows moved by 1..k-1 (to
+        withhold). A slice of nobody changes nothing and is allowed (docs/privacy.md)."""
+        today = self.today()
+        self._ledger.check_room(caller.id, query.site_id, query.date_range)
+        pieces = {piece for old in self._ledger.earlier(caller.id, query.site_id, today)
+                  for piece in slices(query.date_range, old)}
+        thin: set[tuple[str, ...]] = set()
+        for piece in sorted(pieces, key=lambda p: (p.start, p.stop)):
+            counts = self._visitors(slice_query(query, piece))
+            moved = {key for key, visitors in counts.items() if 0 < visitors < self._k}
+            if moved and not any(d not in TIME_DIMENSIONS for d in query.dimensions):
+                raise TooNarrow(
+                    f"date_range: differs from a range this caller asked today by "
+                    f"{piece.echo()[0]} to {piece.echo()[1]}, which holds fewer than k="
+                    f"{self._k} visitors for these filters; ask the same range or one that "
+                    "differs by whole busier hours")
+            thin |= moved
+        return thin
+
     def _measure(self, query: StatsQuery, force_raw: bool) -> tuple[list[Row], Context, str]:
         """Rows of base measures, the metrics' context and the source that answered."""
         goals = self.goals(query)
@@ -135,20 +206,46 @@ class StatsService:
                          if "event:goal" in query.dimensions else -1)
         return rows, Context(totals, plan.revenue, goals, goal_position), plan.source
 
-    def run(self, query: StatsQuery, *, force_raw: bool = False) -> dict[str, Any]:
-        """The Stats API response for `query`; `force_raw` skips the rollups (for checks)."""
-        query = self.resolve(query)
+    def run(self, query: StatsQuery, *, force_raw: bool = False,
+            caller: Caller = OWNER) -> dict[str, Any]:
+        """The Stats API response for `query` as `caller` may see it; `force_raw` skips the
+        rollups (for checks)."""
+        query = self.resolve(dataclasses.replace(query,
+                                                 date_range=snap_to_hours(query.date_range)))
         self.check_patterns(query)
+        if caller.dp:
+            return self._run_dp(query, caller)
+        thin: set[tuple[str, ...]] = set()
+        if self._k > 1:
+            self._check_leaves(query)
+            thin = self._check_slices(query, caller)
         began = time.perf_counter()
         rows, context, source = self._measure(query, force_raw)
-        results, meta = build_answer(query, rows, k=self._k, context=context)
+        results, meta = build_answer(query, rows, k=self._k, context=context,
+                                     withheld=frozenset(thin))
         if query.comparison is not None:
             source = self._compare(query, results, force_raw, source)
-        log.debug("stats query site=%s source=%s rows=%d suppressed=%d in %.1f ms",
-                  query.site_id, source, len(rows), meta["suppressed_rows"],
+        self._ledger.record(caller.id, query.site_id, query.date_range)
+        log.debug("stats query site=%s source=%s rows=%d released=%d in %.1f ms",
+                  query.site_id, source, len(rows), len(results),
                   (time.perf_counter() - began) * 1000)
         return {"results": results,
-                "meta": {**meta, "source": source, "timezone": query.date_range.timezone},
+                "meta": {**meta, "source": source, "timezone": query.date_range.timezone,
+                         "privacy": {"mode": "k_anonymous", "k": self._k}},
+                "query": query.echo()}
+
+    def _run_dp(self, query: StatsQuery, caller: Caller) -> dict[str, Any]:
+        """The differentially private answer: every bucket of the range, noised once."""
+        check_dp_query(query)
+        counts = self._visitors(query)
+        if query.dimensions:
+            exact = [([label], counts.get((label,), 0)) for label in time_labels(query)]
+        else:
+            exact = [([], counts.get((), 0))]
+        results, privacy = self._accountant.answer(caller.id, query,
+                                                   self.today(query.date_range.timezone), exact)
+        return {"results": results,
+                "meta": {"privacy": privacy, "timezone": query.date_range.timezone},
                 "query": query.echo()}
 
     def _compare(self, query: StatsQuery, results: list[dict[str, Any]], force_raw: bool,
@@ -168,7 +265,7 @@ class StatsService:
             date_range=DateRange(_midnight(new_first, tz),
                                  _midnight(new_last + dt.timedelta(days=1), tz), tz))
         rows, context, other_source = self._measure(other, force_raw)
-        kept, _ = suppress(rows, k=self._k, applies=suppression_applies(other))
+        kept, _ = suppress(rows, k=self._k)
         released = {row.dimensions: [metric_value(m, row, context) for m in other.metrics]
                     for row in kept}
         withheld = {row.dimensions for row in rows} - set(released)

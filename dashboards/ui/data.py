@@ -3,7 +3,9 @@
 The thin shell over dashboards.ui.panels (pure) and dashboards.stats.StatsService: every
 body is parsed by parse_query and answered by StatsService.run, so suppression (rows under
 k visitors, filtered totals under k) is the query layer's, identical in the API, the UI,
-CSV and shared links. A suppressed row is never read here: only `meta.suppressed_rows`.
+CSV and shared links. A withheld row never reaches this module, and nothing says how
+many were withheld (docs/privacy.md, "No oracles"). A filter value under k is refused by
+the query layer (TooNarrow): the dashboard then shows its totals as hidden.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from dashboards.guard import TooNarrow
 from dashboards.query import parse_query
 from dashboards.stats import StatsService
 from dashboards.ui.panels import (
@@ -32,12 +35,11 @@ REALTIME_MINUTES = 5
 
 @dataclass(frozen=True, slots=True)
 class PanelRows:
-    """A breakdown's visible rows, how many more there are, and how many were hidden."""
+    """A breakdown's visible rows and how many more there are (rows under k: never counted)."""
 
     panel: Panel
     rows: list[tuple[str, list[Any]]]
     total_rows: int
-    hidden: int  # rows under k visitors: counted, never shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,16 +70,23 @@ def ask(stats: StatsService, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _top(stats: StatsService, site: str, state: DashboardState,
-         days: tuple[dt.date, dt.date] | None) -> tuple[list[Any] | None, int]:
-    answer = ask(stats, query_body(site, state, metrics=TOP_METRICS, days=days))
+         days: tuple[dt.date, dt.date] | None) -> list[Any] | None:
+    """The top stats, or None when withheld (under k visitors) or the filter is too narrow."""
+    try:
+        answer = ask(stats, query_body(site, state, metrics=TOP_METRICS, days=days))
+    except TooNarrow:
+        return None
     results = answer["results"]
-    return (results[0]["metrics"] if results else None), answer["meta"]["suppressed_rows"]
+    return results[0]["metrics"] if results else None
 
 
 def _series(stats: StatsService, site: str, state: DashboardState, labels: list[str],
             days: tuple[dt.date, dt.date] | None) -> list[int]:
-    answer = ask(stats, query_body(site, state, metrics=["visitors"], days=days, limit=10_000,
-                                   dimensions=[series_dimension(state)]))
+    try:
+        answer = ask(stats, query_body(site, state, metrics=["visitors"], days=days,
+                                       limit=10_000, dimensions=[series_dimension(state)]))
+    except TooNarrow:  # a filter value under k in this range: every bucket hidden
+        return [0 for _ in labels]
     by_bucket = {r["dimensions"][0]: r["metrics"][0] for r in answer["results"]}
     return [int(by_bucket.get(label, 0)) for label in labels]
 
@@ -85,13 +94,14 @@ def _series(stats: StatsService, site: str, state: DashboardState, labels: list[
 def panel_rows(stats: StatsService, site: str, state: DashboardState, panel: Panel, *,
                limit: int = 10) -> PanelRows:
     """One breakdown panel's rows (suppressed rows only counted)."""
-    answer = ask(stats, query_body(site, state, metrics=panel.metrics,
-                                   dimensions=[panel.dimension],
-                                   extra_filters=panel.filters, limit=limit))
+    try:
+        answer = ask(stats, query_body(site, state, metrics=panel.metrics,
+                                       dimensions=[panel.dimension],
+                                       extra_filters=panel.filters, limit=limit))
+    except TooNarrow:  # a filter value (the panel's own, e.g. a goal) under k: no rows
+        return PanelRows(panel, [], 0)
     rows = [(str(r["dimensions"][0]), r["metrics"]) for r in answer["results"]]
-    meta = answer["meta"]
-    return PanelRows(panel, rows, int(meta.get("total_rows", len(rows))),
-                     int(meta["suppressed_rows"]))
+    return PanelRows(panel, rows, int(answer["meta"].get("total_rows", len(rows))))
 
 
 def visible_panels(stats: StatsService, site: str, state: DashboardState, *,
@@ -106,8 +116,11 @@ def load_dashboard(stats: StatsService, site: str, state: DashboardState, *,
                    city_geo: bool) -> Dashboard:
     """Top stats with their change, the time series (and comparison), every panel."""
     span = state.comparison_range()
-    current, hidden = _top(stats, site, state, None)
-    previous = _top(stats, site, state, span)[0] if span else None
+    current = _top(stats, site, state, None)
+    if current is None and state.filters:  # withheld or refused: show nothing of it
+        return Dashboard([TopStat(m, None, None, None) for m in TOP_METRICS], True, [], [],
+                         None, [], [], True)
+    previous = _top(stats, site, state, span) if span else None
     top = []
     for i, metric in enumerate(TOP_METRICS):
         now = current[i] if current else None
@@ -118,15 +131,18 @@ def load_dashboard(stats: StatsService, site: str, state: DashboardState, *,
     compared = _series(stats, site, state, comparison_labels(state), span) if span else None
     panels = [panel_rows(stats, site, state, p)
               for p in visible_panels(stats, site, state, city_geo=city_geo)]
-    has_data = bool(current and current[TOP_METRICS.index("pageviews")]) or bool(hidden) \
+    has_data = bool(current and current[TOP_METRICS.index("pageviews")]) \
         or bool(state.filters) or _ever_had_data(stats, site)
-    return Dashboard(top, bool(hidden) and current is None, labels, series, compared,
+    return Dashboard(top, current is None and has_data, labels, series, compared,
                      comparison_labels(state), panels, has_data)
 
 
 def _ever_had_data(stats: StatsService, site: str) -> bool:
-    answer = stats.run(parse_query({"site_id": site, "metrics": ["pageviews"],
-                                    "date_range": "all"}, today=stats.today()))
+    try:
+        answer = stats.run(parse_query({"site_id": site, "metrics": ["pageviews"],
+                                        "date_range": "all"}, today=stats.today()))
+    except TooNarrow:  # "all" differs from today's range by under k visitors: nothing to show
+        return False
     return bool(answer["results"] and answer["results"][0]["metrics"][0])
 
 
@@ -146,6 +162,5 @@ def realtime(stats: StatsService, site: str, now: dt.datetime) -> dict[str, Any]
         "pageviews_30m": views["results"][0]["metrics"][0] if views["results"] else 0,
         "pages": [{"page": r["dimensions"][0], "visitors": r["metrics"][0]}
                   for r in pages["results"]],
-        "hidden": pages["meta"]["suppressed_rows"],
         "at": now.replace(microsecond=0).isoformat(),
     }

@@ -275,10 +275,9 @@ def ui_blueprint(ctx: UiContext) -> Blueprint:
                 for metric, number in zip(panel.metrics, metrics, strict=True):
                     writer.writerow([panel.key, panel.dimension, csv_cell(value), metric,
                                      csv_cell(number)])
-            if result.hidden:
-                writer.writerow([panel.key, panel.dimension,
-                                 f"{result.hidden} rows hidden for privacy "
-                                 f"(fewer than {ctx.stats.k} visitors)", "", ""])
+            writer.writerow([panel.key, panel.dimension,
+                             f"rows under {ctx.stats.k} visitors are never shown "
+                             "(privacy)", "", ""])
         name = f"{site.domain}-{wanted}-{state.first}-{state.last}.csv"
         response = Response(out.getvalue(), mimetype="text/csv")
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -135,7 +135,7 @@ def test_dashboard_numbers_match_hand_counts_and_small_rows_stay_hidden(ui: Any)
     pages = html.split('id="panel-pages"')[1].split("</section>")[0]
     assert "/pricing" in pages and ">/<" in pages
     assert "script" not in pages and "onerror" not in pages  # the 1-visitor page: hidden
-    assert "1 row hidden for privacy" in pages
+    assert "Rows under 5 visitors are never shown (privacy)" in pages  # never a count
     sources = html.split('id="panel-sources"')[1].split("</section>")[0]
     assert "Google" in sources and "Direct" in sources
 
@@ -180,7 +180,8 @@ def test_csv_export_has_the_panels_rows_and_a_hidden_line_never_the_small_row(ui
     assert rows[0] == ["panel", "dimension", "value", "metric", "number"]
     assert ["pages", "event:page", "/pricing", "visitors", "6"] in rows
     assert ["sources", "visit:source", "Google", "visitors", "6"] in rows
-    assert any(r[0] == "pages" and r[2].startswith("1 rows hidden for privacy") for r in rows)
+    assert any(r[0] == "pages" and r[2].startswith("rows under 5 visitors are never shown")
+               for r in rows)
     assert "script" not in response.get_data(as_text=True)
 
 
@@ -206,7 +207,7 @@ def test_shared_link_opens_one_site_read_only_behind_its_password_and_can_be_rev
     assert opened.status_code == 302
     page = guest.get(url.group(1) + "?period=day", base_url=BASE).get_data(as_text=True)
     assert "shared, read-only" in page and "Shared links</a>" not in page
-    assert "1 row hidden for privacy" in page and "onerror" not in page
+    assert "are never shown (privacy)" in page and "onerror" not in page
     assert guest.get(url.group(1) + "/export.csv?period=day", base_url=BASE).status_code == 200
     assert guest.get("/sites/shop.example", base_url=BASE).status_code == 302  # no session
     token_hash = re.search(r'name="link" value="([0-9a-f]{64})"',

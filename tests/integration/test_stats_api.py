@@ -15,7 +15,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from flask import Flask
 
-from contract.errors import StorageError
+from contract.errors import BadQuery, StorageError
 from contract.settings import Settings
 from dashboards.api import stats_blueprint
 from dashboards.query import parse_query
@@ -184,7 +184,8 @@ def test_aggregate_totals_from_the_rollup(shop: Client) -> None:
     answer = ask(shop, {"metrics": ALL_METRICS})
     # bounce 10/14 = 71.4 %, duration 240 s / 14 = 17.1 s, visit pageviews 19/14 = 1.357
     assert answer["results"] == [{"metrics": [11, 14, 23, 1.36, 71, 17, 25], "dimensions": []}]
-    assert answer["meta"] == {"suppressed_rows": 0, "k": 1, "source": "rollup",
+    assert answer["meta"] == {"k": 1, "source": "rollup",
+                              "privacy": {"mode": "k_anonymous", "k": 1},
                               "timezone": "UTC"}
     assert answer["query"]["date_range"] == ["2024-03-04T00:00:00+00:00",
                                              "2024-03-10T23:59:59+00:00"]
@@ -233,16 +234,21 @@ def test_time_hour_series(shop: Client) -> None:
     ([["matches_not", "visit:country", ["^U"]]], [10, 20, 22]),
     ([["has_done", ["is", "event:name", ["Signup"]]]], [2, 4, 6]),
     ([["has_not_done", ["is", "event:page", ["/pricing"]]]], [7, 10, 10]),
-    ([["is", "visit:country", ["US"]]], None),  # 1 visitor < k=2: suppressed
+    ([["is", "visit:country", ["US"]]], [1, 3, 3]),  # k=1; with k>1 refused (attack suite)
     ([["is", "visit:country", ["DE"]], ["is", "event:page", ["/"]]], [7, 10, 10]),
     ([["and", [["is", "visit:country", ["DE"]], ["is", "event:page", ["/"]]]]], [7, 10, 10]),
     ([["is", "event:name", ["Signup"]]], [2, 0, 2]),
     ([["is", "visit:source", ["Direct", "Twitter"]]], [4, 9, 11]),
 ])
-def test_filters(shop: Client, filters: list[Any], expected: list[int] | None) -> None:
-    answer = ask(shop, {"metrics": ["visitors", "pageviews", "events"], "filters": filters}, k=2)
-    assert table(answer) == ([tuple(expected)] if expected else [])
-    assert answer["meta"]["suppressed_rows"] == (0 if expected else 1)
+def test_filters(shop: Client, filters: list[Any], expected: list[int]) -> None:
+    """Exact filter semantics at k=1 (the k>1 guards: tests/integration/test_privacy_attacks.py)."""
+    answer = ask(shop, {"metrics": ["visitors", "pageviews", "events"], "filters": filters})
+    assert table(answer) == [tuple(expected)]
+
+
+def test_a_filter_value_under_k_is_refused_not_answered(shop: Client) -> None:
+    with pytest.raises(BadQuery, match=r"filters\[0\]\[2\]\[0\]: 'US' is too narrow"):
+        ask(shop, {"metrics": ["visitors"], "filters": [["is", "visit:country", ["US"]]]}, k=2)
 
 
 def test_event_filter_with_visit_metrics_selects_whole_sessions(shop: Client) -> None:
@@ -318,25 +324,27 @@ def test_rows_below_k_are_suppressed_before_pagination(shop: Client) -> None:
             "order_by": [["pageviews", "asc"]], "include": {"total_rows": True}}
     answer = ask(shop, body, k=5)
     assert table(answer) == [("DE", 14)]
-    assert answer["meta"] == {"suppressed_rows": 2, "k": 5, "source": "rollup",
-                              "total_rows": 1, "timezone": "UTC"}
+    assert answer["meta"] == {"k": 5, "source": "rollup", "total_rows": 1,
+                              "privacy": {"mode": "k_anonymous", "k": 5}, "timezone": "UTC"}
     for offset in (0, 1, 2):
         page = ask(shop, {**body, "pagination": {"limit": 1, "offset": offset}}, k=5)
         assert all(row["dimensions"] == ["DE"] for row in page["results"])
     raw = ask(shop, body, k=5, force_raw=True)
-    assert table(raw) == [("DE", 14)] and raw["meta"]["suppressed_rows"] == 2
+    assert table(raw) == [("DE", 14)] and raw["meta"]["total_rows"] == 1
 
 
-def test_a_filtered_aggregate_below_k_is_suppressed(shop: Client) -> None:
-    answer = ask(shop, {"metrics": ["visits"], "filters": [["is", "visit:country", ["US"]]]},
-                 k=5)
-    assert answer["results"] == [] and answer["meta"]["suppressed_rows"] == 1
+def test_an_aggregate_below_k_is_withheld(shop: Client) -> None:
+    """Filters pass the leaf check (DE: 7, / : 11) but their intersection on 2024-03-10 is 4."""
+    answer = ask(shop, {"metrics": ["visits"], "date_range": ["2024-03-10", "2024-03-10"],
+                        "filters": [["is", "visit:country", ["DE"]]]}, k=4)
+    assert table(answer) == [(4,)]
+    answer = ask(shop, {"metrics": ["visits"], "date_range": ["2024-03-10", "2024-03-10"]}, k=5)
+    assert answer["results"] == []
 
 
-def test_unfiltered_time_series_is_not_suppressed(shop: Client) -> None:
+def test_time_series_buckets_below_k_are_withheld(shop: Client) -> None:
     answer = ask(shop, {"metrics": ["visitors"], "dimensions": ["time:day"]}, k=5)
-    assert table(answer) == [("2024-03-09", 10), ("2024-03-10", 4)]
-    assert answer["meta"]["suppressed_rows"] == 0
+    assert table(answer) == [("2024-03-09", 10)]  # 2024-03-10 has 4 < 5
 
 
 def test_pagination_and_order_by(shop: Client) -> None:
@@ -401,8 +409,8 @@ def test_http_query_answers_in_plausible_shape(http: Any) -> None:
     assert response.status_code == 200
     body = response.get_json()
     assert body["results"] == [{"metrics": [7, 14], "dimensions": ["DE"]}]
-    assert body["meta"] == {"suppressed_rows": 2, "k": 5, "source": "rollup",
-                            "timezone": "UTC"}
+    assert body["meta"] == {"k": 5, "source": "rollup",
+                            "privacy": {"mode": "k_anonymous", "k": 5}, "timezone": "UTC"}
     assert body["query"]["site_id"] == SITE and body["query"]["filters"] == []
 
 
@@ -479,7 +487,8 @@ def test_http_unknown_site_is_400(http: Any) -> None:
 
 def test_http_storage_failure_is_503(shop: Client) -> None:
     class Broken(StatsService):
-        def run(self, query: Any, *, force_raw: bool = False) -> dict[str, Any]:
+        def run(self, query: Any, *, force_raw: bool = False,
+                caller: Any = None) -> dict[str, Any]:
             raise StorageError("Code: 210. connection refused")
 
     app = Flask(__name__)

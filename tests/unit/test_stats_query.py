@@ -21,7 +21,6 @@ from dashboards.results import (
     order_rows,
     revenue_object,
     suppress,
-    suppression_applies,
     time_labels,
 )
 
@@ -369,18 +368,11 @@ def rows(*pairs: tuple[str, int]) -> list[Row]:
             for value, visitors in pairs]
 
 
-def test_suppress_drops_rows_below_k_and_counts_them() -> None:
-    kept, dropped = suppress(rows(("DE", 5), ("FR", 4), ("US", 0)), k=5, applies=True)
+def test_suppress_drops_rows_below_k_zero_included_and_counts_them() -> None:
+    kept, dropped = suppress(rows(("DE", 5), ("FR", 4), ("US", 0)), k=5)
     assert [r.dimensions for r in kept] == [("DE",)] and dropped == 2
-    assert suppress(rows(("FR", 4)), k=5, applies=False) == (rows(("FR", 4)), 0)
-
-
-def test_suppression_applies_to_breakdowns_and_filtered_queries_only() -> None:
-    assert suppression_applies(parse(dimensions=["visit:country"]))
-    assert suppression_applies(parse(filters=[COUNTRY_DE]))
-    assert suppression_applies(parse(dimensions=["time:day"], filters=[COUNTRY_DE]))
-    assert not suppression_applies(parse(dimensions=["time:day"]))
-    assert not suppression_applies(parse())
+    assert suppress([Row((), {})], k=5) == ([], 1)  # an aggregate of nobody: withheld too
+    assert suppress([Row((), {})], k=1) == ([Row((), {})], 0)  # k = 1: zeros, as Plausible
 
 
 def test_suppression_happens_before_ordering_total_rows_and_pagination() -> None:
@@ -392,17 +384,18 @@ def test_suppression_happens_before_ordering_total_rows_and_pagination() -> None
     results, meta = build_answer(query, data, k=5)
     assert results == [{"metrics": [50], "dimensions": ["IT"]},
                        {"metrics": [60], "dimensions": ["PL"]}]
-    assert meta == {"suppressed_rows": 2, "k": 5, "total_rows": 3}
+    assert meta == {"k": 5, "total_rows": 3}  # no count of withheld rows: docs/privacy.md
     later = parse(metrics=["pageviews"], dimensions=["visit:country"],
                   order_by=[["pageviews", "asc"]], pagination={"limit": 10, "offset": 2})
     assert build_answer(later, data, k=5)[0] == [{"metrics": [90], "dimensions": ["DE"]}]
 
 
-def test_time_series_without_filters_keeps_small_buckets() -> None:
+def test_time_series_and_totals_withhold_small_buckets_too() -> None:
     query = parse(dimensions=["time:day"])
-    results, meta = build_answer(query, [Row(("2024-03-09",), {"visitors": 1})], k=5)
-    assert results == [{"metrics": [1], "dimensions": ["2024-03-09"]}]
-    assert meta["suppressed_rows"] == 0
+    data = [Row(("2024-03-09",), {"visitors": 1}), Row(("2024-03-10",), {"visitors": 5})]
+    results, _ = build_answer(query, data, k=5)
+    assert results == [{"metrics": [5], "dimensions": ["2024-03-10"]}]
+    assert build_answer(parse(), [Row((), {"visitors": 4})], k=5)[0] == []
 
 
 def test_merge_rows_joins_statements_on_the_dimension_tuple() -> None:
@@ -430,3 +423,25 @@ def test_ties_are_broken_by_dimension_values() -> None:
     query = parse(dimensions=["event:page"])
     ordered = order_rows([(("/b",), [3]), (("/a",), [3]), (("/c",), [9])], query)
     assert [dims for dims, _ in ordered] == [("/c",), ("/a",), ("/b",)]
+
+
+def test_ranges_snap_to_whole_hours_of_the_sites_zone() -> None:
+    """A local-day range in a zone 5:30 off UTC stays as it is; a thin slice widens."""
+    import datetime as dt
+
+    from dashboards.guard import snap_to_hours
+    from dashboards.query import DateRange
+
+    utc = dt.UTC
+    day = DateRange(dt.datetime(2024, 3, 9, 18, 30, tzinfo=utc),
+                    dt.datetime(2024, 3, 10, 18, 30, tzinfo=utc), "Asia/Kolkata")
+    assert snap_to_hours(day) == day
+    minute = DateRange(dt.datetime(2024, 3, 10, 9, 40, tzinfo=utc),
+                       dt.datetime(2024, 3, 10, 9, 41, tzinfo=utc), "Asia/Kolkata")
+    assert snap_to_hours(minute) == DateRange(dt.datetime(2024, 3, 10, 9, 30, tzinfo=utc),
+                                              dt.datetime(2024, 3, 10, 10, 30, tzinfo=utc),
+                                              "Asia/Kolkata")
+    berlin = DateRange(dt.datetime(2024, 3, 10, 9, 40, tzinfo=utc),
+                       dt.datetime(2024, 3, 10, 9, 41, tzinfo=utc), "Europe/Berlin")
+    assert snap_to_hours(berlin).timezone == "Europe/Berlin"
+    assert snap_to_hours(berlin).start == dt.datetime(2024, 3, 10, 9, 0, tzinfo=utc)

@@ -79,7 +79,7 @@ def test_marketer_journey_in_chromium(browser: Any, serve: Serve, artifacts: Pat
     assert PAYLOAD in pages_panel.inner_text()  # shown as text …
     assert page.locator("#panel-pages img").count() == 0  # … never as markup
     assert "/only-one" not in page.content()
-    assert "1 row hidden for privacy" in pages_panel.inner_text()
+    assert "Rows under 5 visitors are never shown" in pages_panel.inner_text()
     page.screenshot(path=str(artifacts / "01-dashboard.png"), full_page=True)
 
     page.select_option("#period", "7d")  # submits itself: the range lives in the URL
@@ -107,7 +107,8 @@ def test_marketer_journey_in_chromium(browser: Any, serve: Serve, artifacts: Pat
     rows = list(csv.reader(Path(exported).open(encoding="utf-8")))
     assert ["pages", "event:page", "/pricing", "visitors", "6"] in rows
     assert ["pages", "event:page", PAYLOAD, "visitors", "5"] in rows
-    assert any(r[0] == "pages" and r[2].startswith("1 rows hidden for privacy") for r in rows)
+    assert any(r[0] == "pages" and r[2].startswith("rows under 5 visitors are never shown")
+               for r in rows)
     assert "/only-one" not in Path(exported).read_text(encoding="utf-8")
 
     page.get_by_role("link", name="Shared links").click()
