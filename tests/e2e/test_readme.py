@@ -52,7 +52,7 @@ def test_the_readme_walkthrough_pasted_as_one_block_counts_five_visitors(
                           text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert lines[:5] == ["202"] * 5, done.stdout
+    assert lines.count("202") == 5, done.stdout
     answer = json.loads(lines[-1])
     assert answer["results"][0]["metrics"] == [5, 5], answer
     assert "Traceback" not in done.stderr
