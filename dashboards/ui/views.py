@@ -303,7 +303,10 @@ def ui_blueprint(ctx: UiContext) -> Blueprint:
         if request.method == "POST":
             check_csrf()
             if request.form.get("action") == "revoke":
-                ctx.users.revoke_link(request.form.get("link", ""))
+                try:  # the link must be this site's: the owner checked is of this site only
+                    ctx.users.revoke_link(request.form.get("link", ""), site=site.domain)
+                except LookupError:
+                    abort(403, "No such shared link on this site.")
             else:
                 password = request.form.get("password", "")
                 try:

@@ -219,6 +219,25 @@ def test_shared_link_opens_one_site_read_only_behind_its_password_and_can_be_rev
     assert guest.get(url.group(1), base_url=BASE).status_code == 404
 
 
+def test_an_owner_of_one_site_cannot_revoke_another_sites_shared_link(ui: Any) -> None:
+    """The link id in the form must belong to the site in the URL: else 403, link kept."""
+    app, _, users = ui
+    token = users.create_link("other.example", password_hash="", label="theirs",
+                              created_by="admin@example.com")
+    theirs = users.link(token)
+    assert theirs is not None
+    owner, _ = login(app, "owner@shop.example")  # owner of shop.example only
+    manage = owner.get("/sites/shop.example/share", base_url=BASE).get_data(as_text=True)
+    refused = owner.post("/sites/shop.example/share", base_url=BASE, data={
+        "csrf": csrf_of(manage), "action": "revoke", "link": theirs.token_hash})
+    assert refused.status_code == 403
+    assert users.link(token) is not None
+    assert app.test_client().get(f"/share/{token}", base_url=BASE).status_code == 200
+    with pytest.raises(LookupError):  # the store itself refuses a mismatched site
+        users.revoke_link(theirs.token_hash, site="shop.example")
+    assert users.link(token) is not None
+
+
 def test_empty_site_explains_the_script_tag(ui: Any) -> None:
     app, _, users = ui
     users.grant("owner@shop.example", "other.example", "owner")
