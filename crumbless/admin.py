@@ -42,6 +42,8 @@ class Admin(Protocol):
     def add_site(self, domain: str, **policy: Any) -> dict[str, Any]: ...
     def remove_site(self, domain: str) -> None: ...
     def create_key(self, site: str) -> str: ...
+    def list_keys(self, site: str | None) -> list[dict[str, Any]]: ...
+    def revoke_key(self, key_or_id: str) -> dict[str, Any]: ...
     def migrate(self) -> list[int]: ...
     def retention_show(self) -> dict[str, Any]: ...
     def retention_plan(self, site: str | None, tier: str, days: int) -> dict[str, Any]: ...
@@ -168,12 +170,21 @@ class DirectAdmin:
         return _site_dict(self.sites.add(domain, **policy))
 
     def remove_site(self, domain: str) -> None:
-        """Unregister a site."""
+        """Unregister a site and revoke its Stats API keys (re-adding it revives none)."""
         self.sites.remove(domain)
+        self.keys.revoke_site(domain)
 
     def create_key(self, site: str) -> str:
         """A new Stats API key for `site`."""
         return self.keys.create(site)
+
+    def list_keys(self, site: str | None) -> list[dict[str, Any]]:
+        """Every Stats API key (of `site`): id, site, created, revoked; never the key."""
+        return [k.as_dict() for k in self.keys.list_keys(site)]
+
+    def revoke_key(self, key_or_id: str) -> dict[str, Any]:
+        """Revoke one key, named by the key or its id; returns what was revoked."""
+        return self.keys.revoke(key_or_id).as_dict()
 
     def migrate(self) -> list[int]:
         """Apply pending migrations."""
@@ -221,6 +232,15 @@ class RemoteAdmin:
     def create_key(self, site: str) -> str:
         """A new Stats API key for `site`."""
         return str(self._call("POST", "/api/admin/keys", {"site": site})["key"])
+
+    def list_keys(self, site: str | None) -> list[dict[str, Any]]:
+        """Every Stats API key (of `site`), never the key itself."""
+        query = urllib.parse.urlencode({"site": site} if site else {})
+        return list(self._call("GET", f"/api/admin/keys?{query}"))
+
+    def revoke_key(self, key_or_id: str) -> dict[str, Any]:
+        """Revoke one key through the running server (the key travels in the body)."""
+        return dict(self._call("POST", "/api/admin/keys/revoke", {"key": key_or_id}))
 
     def migrate(self) -> list[int]:
         """Apply pending migrations."""
@@ -345,6 +365,14 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     @bp.post("/keys")
     def create_key() -> Response:
         return jsonify(key=ops.create_key(str(body().get("site", ""))))
+
+    @bp.get("/keys")
+    def list_keys() -> Response:
+        return jsonify(ops.list_keys(request.args.get("site") or None))
+
+    @bp.post("/keys/revoke")
+    def revoke_key() -> Response:
+        return jsonify(ops.revoke_key(str(body().get("key", ""))))
 
     @bp.post("/migrate")
     def run_migrate() -> Response:

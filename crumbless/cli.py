@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     create = _command(keys_sub, "create", STORAGE, usage="--site DOMAIN",
                       help="create a key for one site; printed once")
     create.add_argument("--site", required=True)
+    klist = _command(keys_sub, "list", STORAGE, usage="[--site DOMAIN] [--json]",
+                     help="list keys: id, site, created, revoked (never the key itself)")
+    klist.add_argument("--site", help="only this site's keys")
+    klist.add_argument("--json", action="store_true", help="print JSON")
+    krevoke = _command(keys_sub, "revoke", STORAGE, usage="KEY_OR_ID",
+                       help="revoke a key at once, named by the key or its id from `keys list`")
+    krevoke.add_argument("key", metavar="KEY_OR_ID")
     return parser
 
 
@@ -290,11 +297,22 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
     elif args.command == "users":
         return _users(admin, args)
     elif args.command == "keys":
+        _keys(admin, args)
+    return 0
+
+
+def _keys(admin: Any, args: argparse.Namespace) -> None:
+    if args.action == "list":
+        listed = admin.list_keys(args.site)
+        print(json.dumps(listed, indent=2) if args.json else report.keys(listed))
+    elif args.action == "revoke":
+        done = admin.revoke_key(args.key)
+        print(f"revoked key {done['id']} of {done['site']}")
+    else:
         key = admin.create_key(args.site)
         print(key)
         print(f"(Stats API key for {args.site}; shown once, stored only as a hash)",
               file=sys.stderr)
-    return 0
 
 
 def _read_password(args: argparse.Namespace) -> str:

@@ -63,6 +63,15 @@ def sites(listed: list[dict[str, Any]]) -> str:
                    "yes" if s["city_geo"] else "no") for s in listed])
 
 
+def keys(listed: list[dict[str, Any]]) -> str:
+    """`crumbless keys list`: one line per key, never the key itself."""
+    if not listed:
+        return "no Stats API keys; create one with: crumbless keys create --site DOMAIN"
+    return table(("id", "site", "created (UTC)", "state"),
+                 [(k["id"], k["site"], k["created"].replace("T", " ").removesuffix("+00:00"),
+                   "revoked" if k["revoked"] else "live") for k in listed])
+
+
 def retention_show(shown: dict[str, Any]) -> str:
     """`crumbless retention show`: the policy, then each table, then stored data per site."""
     policy = shown["policy"]
