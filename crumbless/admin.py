@@ -22,8 +22,10 @@ from clickhouse_connect.driver.client import Client
 from flask import Blueprint, Response, jsonify, request
 
 from contract.errors import BadRequest, ConfigError, CrumblessError, StorageError
+from contract.goals import define_goal
 from contract.settings import Settings
 from contract.sites import normalise_domain
+from sinks.goals import GoalStore
 from sinks.migrations import migrate
 from sinks.registry import ApiKeys, SiteRegistry
 from sinks.retention import RetentionStore
@@ -32,6 +34,7 @@ from sinks.users import UserStore
 SERVER_FILE = "server.json"
 SITE_OPTIONS = ("no_consent", "store_truncated_ip", "city_geo", "umami_website_id",
                 "matomo_site_id", "matomo_currency", "timezone")
+GOAL_OPTIONS = ("event", "page", "currency", "display_name")
 log = logging.getLogger(__name__)
 
 
@@ -44,6 +47,9 @@ class Admin(Protocol):
     def create_key(self, site: str) -> str: ...
     def list_keys(self, site: str | None) -> list[dict[str, Any]]: ...
     def revoke_key(self, key_or_id: str) -> dict[str, Any]: ...
+    def list_goals(self, site: str) -> list[dict[str, str]]: ...
+    def add_goal(self, site: str, **goal: str | None) -> dict[str, str]: ...
+    def remove_goal(self, site: str, name: str) -> None: ...
     def migrate(self) -> list[int]: ...
     def retention_show(self) -> dict[str, Any]: ...
     def retention_plan(self, site: str | None, tier: str, days: int) -> dict[str, Any]: ...
@@ -75,6 +81,28 @@ class DirectAdmin:
         self.keys = ApiKeys(client, self.sites)
         self.retention = RetentionStore(client, settings, self.sites.domains)
         self.users = UserStore(client)
+        self.goals = GoalStore(client)
+
+    def _registered(self, site: str) -> str:
+        """The normalised domain of a registered site; BadRequest naming it otherwise."""
+        domain = normalise_domain(site)
+        if self.sites.get(domain) is None:
+            self.sites.refresh()
+            if self.sites.get(domain) is None:
+                raise BadRequest(f"site {site} is not registered; add it first")
+        return domain
+
+    def list_goals(self, site: str) -> list[dict[str, str]]:
+        """A registered site's configured goals (custom events are goals without a row)."""
+        return [g.as_dict() for g in self.goals.goals_of(self._registered(site))]
+
+    def add_goal(self, site: str, **goal: str | None) -> dict[str, str]:
+        """Add or replace a goal: event=, page=, currency=, display_name= (contract.goals)."""
+        return self.goals.add(self._registered(site), define_goal(**goal)).as_dict()
+
+    def remove_goal(self, site: str, name: str) -> None:
+        """Remove a goal by its name."""
+        self.goals.remove(self._registered(site), name)
 
     def add_user(self, email: str, password_hash: str, is_admin: bool) -> str:
         """Create a dashboard user (or reset their password) from an argon2 hash."""
@@ -82,11 +110,7 @@ class DirectAdmin:
 
     def grant(self, email: str, site: str, role: str) -> None:
         """Give a user a role (owner, viewer) on a registered site."""
-        if self.sites.get(normalise_domain(site)) is None:
-            self.sites.refresh()
-            if self.sites.get(normalise_domain(site)) is None:
-                raise BadRequest(f"site {site} is not registered; add it first")
-        self.users.grant(email, site, role)
+        self.users.grant(email, self._registered(site), role)
 
     def revoke(self, email: str, site: str) -> None:
         """Take a user's role on a site away."""
@@ -242,6 +266,19 @@ class RemoteAdmin:
         """Revoke one key through the running server (the key travels in the body)."""
         return dict(self._call("POST", "/api/admin/keys/revoke", {"key": key_or_id}))
 
+    def list_goals(self, site: str) -> list[dict[str, str]]:
+        """A site's configured goals."""
+        return list(self._call("GET", "/api/admin/goals?"
+                               + urllib.parse.urlencode({"site": site})))
+
+    def add_goal(self, site: str, **goal: str | None) -> dict[str, str]:
+        """Add or replace a goal through the running server."""
+        return dict(self._call("POST", "/api/admin/goals", {"site": site, **goal}))
+
+    def remove_goal(self, site: str, name: str) -> None:
+        """Remove a goal by its name."""
+        self._call("POST", "/api/admin/goals/remove", {"site": site, "name": name})
+
     def migrate(self) -> list[int]:
         """Apply pending migrations."""
         return list(self._call("POST", "/api/admin/migrate", {})["applied"])
@@ -373,6 +410,22 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     @bp.post("/keys/revoke")
     def revoke_key() -> Response:
         return jsonify(ops.revoke_key(str(body().get("key", ""))))
+
+    @bp.get("/goals")
+    def list_goals() -> Response:
+        return jsonify(ops.list_goals(request.args.get("site", "")))
+
+    @bp.post("/goals")
+    def add_goal() -> Response:
+        raw = body()
+        goal = {k: str(raw[k]) for k in GOAL_OPTIONS if raw.get(k) is not None}
+        return jsonify(ops.add_goal(str(raw.get("site", "")), **goal))
+
+    @bp.post("/goals/remove")
+    def remove_goal() -> Response:
+        raw = body()
+        ops.remove_goal(str(raw.get("site", "")), str(raw.get("name", "")))
+        return jsonify(removed=raw.get("name"))
 
     @bp.post("/migrate")
     def run_migrate() -> Response:

@@ -167,6 +167,30 @@ def build_parser() -> argparse.ArgumentParser:
     _command(users_sub, "list", STORAGE, help="list users and their roles")
     uremove = _command(users_sub, "remove", STORAGE, usage="EMAIL", help="delete a user")
     uremove.add_argument("email")
+    goals = sub.add_parser("goals", help="a site's goals: custom events (with a revenue "
+                           "currency) and pageview goals")
+    goals_sub = goals.add_subparsers(dest="action", required=True, metavar="ACTION")
+    gadd = _command(goals_sub, "add", STORAGE, usage="SITE (--event NAME [--currency CODE] | "
+                    "--page /PATH) [--display-name NAME]",
+                    help="add a goal, or replace the one of the same name")
+    gadd.add_argument("site")
+    what = gadd.add_mutually_exclusive_group(required=True)
+    what.add_argument("--event", metavar="NAME", help="a custom event name, e.g. Signup")
+    what.add_argument("--page", metavar="/PATH",
+                      help="a pageview goal: a path, `*` within a segment, `**` across")
+    gadd.add_argument("--currency", metavar="CODE",
+                      help="ISO 4217 currency of the event's revenue, e.g. EUR")
+    gadd.add_argument("--display-name", metavar="NAME",
+                      help="the goal's name in reports (default: the event's name, or "
+                           "\"Visit /PATH\")")
+    glist = _command(goals_sub, "list", STORAGE, usage="SITE [--json]",
+                     help="list a site's configured goals")
+    glist.add_argument("site")
+    glist.add_argument("--json", action="store_true", help="print JSON")
+    gremove = _command(goals_sub, "remove", STORAGE, usage="SITE NAME",
+                       help="remove a goal by its name")
+    gremove.add_argument("site")
+    gremove.add_argument("name")
     keys = sub.add_parser("keys", help="Stats API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = _command(keys_sub, "create", STORAGE, usage="--site DOMAIN",
@@ -298,7 +322,23 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
         return _users(admin, args)
     elif args.command == "keys":
         _keys(admin, args)
+    elif args.command == "goals":
+        _goals(admin, args)
     return 0
+
+
+def _goals(admin: Any, args: argparse.Namespace) -> None:
+    if args.action == "add":
+        goal = {k: getattr(args, k) for k in ("event", "page", "currency", "display_name")
+                if getattr(args, k) is not None}
+        added = admin.add_goal(args.site, **goal)
+        print(f"goal {added['name']!r} of {args.site}: " + report.goal_text(added))
+    elif args.action == "list":
+        listed = admin.list_goals(args.site)
+        print(json.dumps(listed, indent=2) if args.json else report.goals(listed))
+    else:
+        admin.remove_goal(args.site, args.name)
+        print(f"removed goal {args.name!r} of {args.site}")
 
 
 def _keys(admin: Any, args: argparse.Namespace) -> None:

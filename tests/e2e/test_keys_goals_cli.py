@@ -1,6 +1,6 @@
-"""`crumbless keys list / revoke` as an operator runs them: through the running server and
-offline; a revoked key stops answering at once; removing a site revokes its keys, so
-adding the site again does not bring old keys back."""
+"""`crumbless keys list / revoke` and `crumbless goals add / list / remove` as an operator
+runs them: through the running server and offline. A revoked key stops answering at once;
+removing a site revokes its keys, so adding the site again does not bring old keys back."""
 
 from __future__ import annotations
 
@@ -65,3 +65,24 @@ def test_keys_are_listed_without_the_key_revoked_by_id_or_key_and_die_with_their
                               str(server.data_dir)], capture_output=True, text=True, timeout=120)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == "crumbless: no API key matches this key"
+
+
+def test_goals_add_list_remove_through_the_server_and_offline(server: Server) -> None:
+    server.cli("sites", "add", "example.com")
+    out = server.cli("goals", "add", "example.com", "--event", "Signup", "--currency", "eur")
+    assert out == "goal 'Signup' of example.com: custom event Signup, revenue in EUR"
+    assert server.cli("goals", "add", "example.com", "--page", "/pricing") == \
+        "goal 'Visit /pricing' of example.com: pageviews of /pricing"
+    listed = json.loads(server.cli("goals", "list", "example.com", "--json"))
+    assert [(g["name"], g["kind"], g["currency"]) for g in listed] == [
+        ("Signup", "event", "EUR"), ("Visit /pricing", "page", "")]
+    bad = subprocess.run([*CLI, "goals", "add", "example.com", "--page", "pricing",
+                          "--data-dir", str(server.data_dir)], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "--page 'pricing': a path starting with /" in bad.stderr
+    assert server.stop() == 0
+    assert server.cli("goals", "remove", "example.com", "Signup") == \
+        "removed goal 'Signup' of example.com"
+    assert "Visit /pricing" in server.cli("goals", "list", "example.com")
+    assert "Signup" not in server.cli("goals", "list", "example.com")
