@@ -238,7 +238,11 @@ def _admin(settings: Settings, *, ensure_schema: bool = True) -> Any:
     if remote is not None:
         return remote
     if settings.dsn.startswith("chdb://"):
+        new = not settings.data_dir.exists()
         prepare_data_dir(settings)
+        if new:  # a user in the wrong folder notices before their data goes astray
+            print(f"crumbless: created a new data directory {settings.data_dir.resolve()} "
+                  "(pass --data-dir to use another)", file=sys.stderr)
     from sinks.client import connect
     from sinks.migrations import migrate
 
@@ -358,6 +362,10 @@ def _keys(admin: Any, args: argparse.Namespace) -> None:
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():  # getpass would read a pipe, or fail with EOFError
+        raise BadRequest("no terminal to ask for the password: pipe it in with "
+                         "--password-stdin (e.g. `printf '%s\\n' \"$PW\" | crumbless "
+                         "users add EMAIL --password-stdin`)")
     import getpass
 
     first = getpass.getpass("password (10+ characters): ")
@@ -393,6 +401,11 @@ def _users(admin: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def default_actor(env: dict[str, str]) -> str:
+    """Who runs an audited command: $USER or $LOGNAME, else the CLI's uid (never empty)."""
+    return env.get("USER") or env.get("LOGNAME") or f"cli-uid{os.getuid()}"
+
+
 def _retention(admin: Any, args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.action == "show":
         shown = admin.retention_show()
@@ -415,7 +428,7 @@ def _retention(admin: Any, args: argparse.Namespace, env: dict[str, str]) -> int
         if input("apply this change? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing changed")
             return 1
-    actor = args.actor or f"{env.get('USER', 'unknown')}@{socket.gethostname()}"
+    actor = args.actor or f"{default_actor(env)}@{socket.gethostname()}"
     done = admin.retention_apply(args.site, args.tier, args.days, actor)
     print(json.dumps(done, indent=2) if args.json else report.retention_applied(done))
     return 0
@@ -426,10 +439,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return run(sys.argv[1:] if argv is None else argv, dict(os.environ))
+        status = run(sys.argv[1:] if argv is None else argv, dict(os.environ))
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return status
     except CrumblessError as exc:
         print(f"crumbless: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `crumbless users list | head`: the reader left; no message
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush is quiet
+        return 141  # as a program ended by SIGPIPE (128 + 13)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"crumbless: {exc.strerror or exc}{where}", file=sys.stderr)
