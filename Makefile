@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	@# setuptools warns on every editable install that local folders shadow packages: known here
-	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install -q -c constraints.txt -e '.[test,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install crumbless with pinned dependencies
