@@ -470,9 +470,16 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     def list_keys() -> Response:
         return jsonify(ops.list_keys(request.args.get("site") or None))
 
+    def text(raw: dict[str, Any], name: str) -> str:
+        """A string field of a body ("" when absent); BadRequest naming it otherwise."""
+        value = raw.get(name)
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"{name}: expected a string")
+        return value or ""
+
     @bp.post("/keys/revoke")
     def revoke_key() -> Response:
-        return jsonify(ops.revoke_key(str(body().get("key", ""))))
+        return jsonify(ops.revoke_key(text(body(), "key")))
 
     @bp.get("/goals")
     def list_goals() -> Response:
@@ -481,14 +488,15 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     @bp.post("/goals")
     def add_goal() -> Response:
         raw = body()
-        goal = {k: str(raw[k]) for k in GOAL_OPTIONS if raw.get(k) is not None}
-        return jsonify(ops.add_goal(str(raw.get("site", "")), **goal))
+        goal = {k: text(raw, k) for k in GOAL_OPTIONS if raw.get(k) is not None}
+        return jsonify(ops.add_goal(text(raw, "site"), **goal))
 
     @bp.post("/goals/remove")
     def remove_goal() -> Response:
         raw = body()
-        ops.remove_goal(str(raw.get("site", "")), str(raw.get("name", "")))
-        return jsonify(removed=raw.get("name"))
+        name = text(raw, "name")
+        ops.remove_goal(text(raw, "site"), name)
+        return jsonify(removed=name)
 
     @bp.post("/migrate")
     def run_migrate() -> Response:
