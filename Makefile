@@ -3,6 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= ./data
+PORT ?= 8000
 STAMP := $(VENV)/.installed
 
 .PHONY: help install run test audit lint bench clean distclean
@@ -19,8 +20,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## create .venv and install crumbless with pinned dependencies
 
-run: $(STAMP)  ## install, then serve the embedded mode on http://127.0.0.1:8000
-	$(BIN)/crumbless serve --host 127.0.0.1 --port 8000 --data-dir $(DATA_DIR)
+run: $(STAMP)  ## install, then serve the embedded mode on 127.0.0.1 (make run PORT=8000 DATA_DIR=./data)
+	$(BIN)/crumbless serve --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
 
 test: lint  ## install, ruff + mypy, then the whole test suite (starts a real Kafka broker)
 	@# the dependency audit needs PyPI's per-version JSON API (pypi.org itself); `make audit`

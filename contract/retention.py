@@ -47,6 +47,12 @@ class TierDays:
             return min(self.ids or self.raw, self.raw)
         return int(getattr(self, tier))
 
+    def id_days_in(self, tier: str) -> int:
+        """How long rows of `tier` ("raw" or "sessions") keep their ids: the ids period
+        (0 = as long as the row), never longer than the row itself lives."""
+        own = self.get(tier)
+        return min(self.ids or own, own)
+
 
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:

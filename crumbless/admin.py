@@ -25,8 +25,10 @@ from clickhouse_connect.driver.client import Client
 from flask import Blueprint, Response, jsonify, request
 
 from contract.errors import BadRequest, ConfigError, CrumblessError, StorageError
+from contract.goals import define_goal
 from contract.settings import Settings
 from contract.sites import normalise_domain
+from sinks.goals import GoalStore
 from sinks.migrations import migrate
 from sinks.registry import ApiKeys, SiteRegistry
 from sinks.retention import RetentionStore
@@ -35,6 +37,7 @@ from sinks.users import UserStore
 SERVER_FILE = "server.json"
 SITE_OPTIONS = ("no_consent", "store_truncated_ip", "city_geo", "umami_website_id",
                 "matomo_site_id", "matomo_currency", "timezone")
+GOAL_OPTIONS = ("event", "page", "currency", "display_name")
 log = logging.getLogger(__name__)
 
 
@@ -45,6 +48,11 @@ class Admin(Protocol):
     def add_site(self, domain: str, **policy: Any) -> dict[str, Any]: ...
     def remove_site(self, domain: str) -> None: ...
     def create_key(self, site: str) -> str: ...
+    def list_keys(self, site: str | None) -> list[dict[str, Any]]: ...
+    def revoke_key(self, key_or_id: str) -> dict[str, Any]: ...
+    def list_goals(self, site: str) -> list[dict[str, str]]: ...
+    def add_goal(self, site: str, **goal: str | None) -> dict[str, str]: ...
+    def remove_goal(self, site: str, name: str) -> None: ...
     def migrate(self) -> list[int]: ...
     def retention_show(self) -> dict[str, Any]: ...
     def retention_plan(self, site: str | None, tier: str, days: int) -> dict[str, Any]: ...
@@ -76,6 +84,28 @@ class DirectAdmin:
         self.keys = ApiKeys(client, self.sites)
         self.retention = RetentionStore(client, settings, self.sites.domains)
         self.users = UserStore(client)
+        self.goals = GoalStore(client)
+
+    def _registered(self, site: str) -> str:
+        """The normalised domain of a registered site; BadRequest naming it otherwise."""
+        domain = normalise_domain(site)
+        if self.sites.get(domain) is None:
+            self.sites.refresh()
+            if self.sites.get(domain) is None:
+                raise BadRequest(f"site {site} is not registered; add it first")
+        return domain
+
+    def list_goals(self, site: str) -> list[dict[str, str]]:
+        """A registered site's configured goals (custom events are goals without a row)."""
+        return [g.as_dict() for g in self.goals.goals_of(self._registered(site))]
+
+    def add_goal(self, site: str, **goal: str | None) -> dict[str, str]:
+        """Add or replace a goal: event=, page=, currency=, display_name= (contract.goals)."""
+        return self.goals.add(self._registered(site), define_goal(**goal)).as_dict()
+
+    def remove_goal(self, site: str, name: str) -> None:
+        """Remove a goal by its name."""
+        self.goals.remove(self._registered(site), name)
 
     def add_user(self, email: str, password_hash: str, is_admin: bool) -> str:
         """Create a dashboard user (or reset their password) from an argon2 hash."""
@@ -83,11 +113,7 @@ class DirectAdmin:
 
     def grant(self, email: str, site: str, role: str) -> None:
         """Give a user a role (owner, viewer) on a registered site."""
-        if self.sites.get(normalise_domain(site)) is None:
-            self.sites.refresh()
-            if self.sites.get(normalise_domain(site)) is None:
-                raise BadRequest(f"site {site} is not registered; add it first")
-        self.users.grant(email, site, role)
+        self.users.grant(email, self._registered(site), role)
 
     def revoke(self, email: str, site: str) -> None:
         """Take a user's role on a site away."""
@@ -171,12 +197,21 @@ class DirectAdmin:
         return _site_dict(self.sites.add(domain, **policy))
 
     def remove_site(self, domain: str) -> None:
-        """Unregister a site."""
+        """Unregister a site and revoke its Stats API keys (re-adding it revives none)."""
         self.sites.remove(domain)
+        self.keys.revoke_site(domain)
 
     def create_key(self, site: str) -> str:
         """A new Stats API key for `site`."""
         return self.keys.create(site)
+
+    def list_keys(self, site: str | None) -> list[dict[str, Any]]:
+        """Every Stats API key (of `site`): id, site, created, revoked; never the key."""
+        return [k.as_dict() for k in self.keys.list_keys(site)]
+
+    def revoke_key(self, key_or_id: str) -> dict[str, Any]:
+        """Revoke one key, named by the key or its id; returns what was revoked."""
+        return self.keys.revoke(key_or_id).as_dict()
 
     def migrate(self) -> list[int]:
         """Apply pending migrations."""
@@ -250,6 +285,28 @@ class RemoteAdmin:
     def create_key(self, site: str) -> str:
         """A new Stats API key for `site`."""
         return str(self._call("POST", "/api/admin/keys", {"site": site})["key"])
+
+    def list_keys(self, site: str | None) -> list[dict[str, Any]]:
+        """Every Stats API key (of `site`), never the key itself."""
+        query = urllib.parse.urlencode({"site": site} if site else {})
+        return list(self._call("GET", f"/api/admin/keys?{query}"))
+
+    def revoke_key(self, key_or_id: str) -> dict[str, Any]:
+        """Revoke one key through the running server (the key travels in the body)."""
+        return dict(self._call("POST", "/api/admin/keys/revoke", {"key": key_or_id}))
+
+    def list_goals(self, site: str) -> list[dict[str, str]]:
+        """A site's configured goals."""
+        return list(self._call("GET", "/api/admin/goals?"
+                               + urllib.parse.urlencode({"site": site})))
+
+    def add_goal(self, site: str, **goal: str | None) -> dict[str, str]:
+        """Add or replace a goal through the running server."""
+        return dict(self._call("POST", "/api/admin/goals", {"site": site, **goal}))
+
+    def remove_goal(self, site: str, name: str) -> None:
+        """Remove a goal by its name."""
+        self._call("POST", "/api/admin/goals/remove", {"site": site, "name": name})
 
     def migrate(self) -> list[int]:
         """Apply pending migrations."""
@@ -408,6 +465,38 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     @bp.post("/keys")
     def create_key() -> Response:
         return jsonify(key=ops.create_key(str(body().get("site", ""))))
+
+    @bp.get("/keys")
+    def list_keys() -> Response:
+        return jsonify(ops.list_keys(request.args.get("site") or None))
+
+    def text(raw: dict[str, Any], name: str) -> str:
+        """A string field of a body ("" when absent); BadRequest naming it otherwise."""
+        value = raw.get(name)
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"{name}: expected a string")
+        return value or ""
+
+    @bp.post("/keys/revoke")
+    def revoke_key() -> Response:
+        return jsonify(ops.revoke_key(text(body(), "key")))
+
+    @bp.get("/goals")
+    def list_goals() -> Response:
+        return jsonify(ops.list_goals(request.args.get("site", "")))
+
+    @bp.post("/goals")
+    def add_goal() -> Response:
+        raw = body()
+        goal = {k: text(raw, k) for k in GOAL_OPTIONS if raw.get(k) is not None}
+        return jsonify(ops.add_goal(text(raw, "site"), **goal))
+
+    @bp.post("/goals/remove")
+    def remove_goal() -> Response:
+        raw = body()
+        name = text(raw, "name")
+        ops.remove_goal(text(raw, "site"), name)
+        return jsonify(removed=name)
 
     @bp.post("/migrate")
     def run_migrate() -> Response:

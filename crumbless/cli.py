@@ -167,11 +167,42 @@ def build_parser() -> argparse.ArgumentParser:
     _command(users_sub, "list", STORAGE, help="list users and their roles")
     uremove = _command(users_sub, "remove", STORAGE, usage="EMAIL", help="delete a user")
     uremove.add_argument("email")
+    goals = sub.add_parser("goals", help="a site's goals: custom events (with a revenue "
+                           "currency) and pageview goals")
+    goals_sub = goals.add_subparsers(dest="action", required=True, metavar="ACTION")
+    gadd = _command(goals_sub, "add", STORAGE, usage="SITE (--event NAME [--currency CODE] | "
+                    "--page /PATH) [--display-name NAME]",
+                    help="add a goal, or replace the one of the same name")
+    gadd.add_argument("site")
+    what = gadd.add_mutually_exclusive_group(required=True)
+    what.add_argument("--event", metavar="NAME", help="a custom event name, e.g. Signup")
+    what.add_argument("--page", metavar="/PATH",
+                      help="a pageview goal: a path, `*` within a segment, `**` across")
+    gadd.add_argument("--currency", metavar="CODE",
+                      help="ISO 4217 currency of the event's revenue, e.g. EUR")
+    gadd.add_argument("--display-name", metavar="NAME",
+                      help="the goal's name in reports (default: the event's name, or "
+                           "\"Visit /PATH\")")
+    glist = _command(goals_sub, "list", STORAGE, usage="SITE [--json]",
+                     help="list a site's configured goals")
+    glist.add_argument("site")
+    glist.add_argument("--json", action="store_true", help="print JSON")
+    gremove = _command(goals_sub, "remove", STORAGE, usage="SITE NAME",
+                       help="remove a goal by its name")
+    gremove.add_argument("site")
+    gremove.add_argument("name")
     keys = sub.add_parser("keys", help="Stats API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = _command(keys_sub, "create", STORAGE, usage="--site DOMAIN",
                       help="create a key for one site; printed once")
     create.add_argument("--site", required=True)
+    klist = _command(keys_sub, "list", STORAGE, usage="[--site DOMAIN] [--json]",
+                     help="list keys: id, site, created, revoked (never the key itself)")
+    klist.add_argument("--site", help="only this site's keys")
+    klist.add_argument("--json", action="store_true", help="print JSON")
+    krevoke = _command(keys_sub, "revoke", STORAGE, usage="KEY_OR_ID",
+                       help="revoke a key at once, named by the key or its id from `keys list`")
+    krevoke.add_argument("key", metavar="KEY_OR_ID")
     return parser
 
 
@@ -207,7 +238,11 @@ def _admin(settings: Settings, *, ensure_schema: bool = True) -> Any:
     if remote is not None:
         return remote
     if settings.dsn.startswith("chdb://"):
+        new = not settings.data_dir.exists()
         prepare_data_dir(settings)
+        if new:  # a user in the wrong folder notices before their data goes astray
+            print(f"crumbless: created a new data directory {settings.data_dir.resolve()} "
+                  "(pass --data-dir to use another)", file=sys.stderr)
     from sinks.client import connect
     from sinks.migrations import migrate
 
@@ -290,16 +325,47 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
     elif args.command == "users":
         return _users(admin, args)
     elif args.command == "keys":
+        _keys(admin, args)
+    elif args.command == "goals":
+        _goals(admin, args)
+    return 0
+
+
+def _goals(admin: Any, args: argparse.Namespace) -> None:
+    if args.action == "add":
+        goal = {k: getattr(args, k) for k in ("event", "page", "currency", "display_name")
+                if getattr(args, k) is not None}
+        added = admin.add_goal(args.site, **goal)
+        print(f"goal {added['name']!r} of {args.site}: " + report.goal_text(added))
+    elif args.action == "list":
+        listed = admin.list_goals(args.site)
+        print(json.dumps(listed, indent=2) if args.json else report.goals(listed))
+    else:
+        admin.remove_goal(args.site, args.name)
+        print(f"removed goal {args.name!r} of {args.site}")
+
+
+def _keys(admin: Any, args: argparse.Namespace) -> None:
+    if args.action == "list":
+        listed = admin.list_keys(args.site)
+        print(json.dumps(listed, indent=2) if args.json else report.keys(listed))
+    elif args.action == "revoke":
+        done = admin.revoke_key(args.key)
+        print(f"revoked key {done['id']} of {done['site']}")
+    else:
         key = admin.create_key(args.site)
         print(key)
         print(f"(Stats API key for {args.site}; shown once, stored only as a hash)",
               file=sys.stderr)
-    return 0
 
 
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():  # getpass would read a pipe, or fail with EOFError
+        raise BadRequest("no terminal to ask for the password: pipe it in with "
+                         "--password-stdin (e.g. `printf '%s\\n' \"$PW\" | crumbless "
+                         "users add EMAIL --password-stdin`)")
     import getpass
 
     first = getpass.getpass("password (10+ characters): ")
@@ -335,6 +401,11 @@ def _users(admin: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def default_actor(env: dict[str, str]) -> str:
+    """Who runs an audited command: $USER or $LOGNAME, else the CLI's uid (never empty)."""
+    return env.get("USER") or env.get("LOGNAME") or f"cli-uid{os.getuid()}"
+
+
 def _retention(admin: Any, args: argparse.Namespace, env: dict[str, str]) -> int:
     if args.action == "show":
         shown = admin.retention_show()
@@ -357,7 +428,7 @@ def _retention(admin: Any, args: argparse.Namespace, env: dict[str, str]) -> int
         if input("apply this change? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing changed")
             return 1
-    actor = args.actor or f"{env.get('USER', 'unknown')}@{socket.gethostname()}"
+    actor = args.actor or f"{default_actor(env)}@{socket.gethostname()}"
     done = admin.retention_apply(args.site, args.tier, args.days, actor)
     print(json.dumps(done, indent=2) if args.json else report.retention_applied(done))
     return 0
@@ -368,10 +439,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return run(sys.argv[1:] if argv is None else argv, dict(os.environ))
+        status = run(sys.argv[1:] if argv is None else argv, dict(os.environ))
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return status
     except CrumblessError as exc:
         print(f"crumbless: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `crumbless users list | head`: the reader left; no message
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush is quiet
+        return 141  # as a program ended by SIGPIPE (128 + 13)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"crumbless: {exc.strerror or exc}{where}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Every retention period stated is read from ClickHouse: a table whose TTL is a fixed
 interval states that interval; a table whose TTL reads a per-row keep column states the
-value its rows for this site carry (the policy's value while it has no rows yet).
+longest of the values its rows for this site carry and the policy's value for new rows.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from typing import Any
 from contract.sites import Site
 
 TIER_TABLE = {"raw": ("events", "keep_days"), "sessions": ("sessions", "keep_days"),
-              "hourly": ("rollup_hourly", "keep_days"), "daily": ("rollup_daily", "keep_days"),
-              "ids": ("events", "id_keep_days")}
+              "hourly": ("rollup_hourly", "keep_days"), "daily": ("rollup_daily", "keep_days")}
+# The tables whose rows carry the visitor hash (column visitor_id, zeroed by its own TTL
+# that reads id_keep_days), and the tier whose rows hold it: the hash is kept as long as
+# the longest of the two.
+ID_TABLES = {"events": "raw", "sessions": "sessions"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,24 +52,38 @@ def geo_level(*, database: bool, database_has_cities: bool, site_wants_city: boo
     return "city" if site_wants_city else "region"
 
 
+def _ttl_days(expression: str) -> int | None:
+    """The days of a fixed TTL interval (`... + toIntervalDay(30)`), None for a column's."""
+    literal = re.search(r"toIntervalDay\((\d+)\)", expression)
+    return int(literal.group(1)) if literal else None
+
+
 def live_days(show: dict[str, Any], site: str) -> dict[str, int]:
-    """Per tier, the period ClickHouse applies to `site` now."""
+    """Per tier, the longest period ClickHouse applies to `site` now or to its new rows.
+
+    `show` is sinks.retention.RetentionStore.show(). A fixed TTL states its interval; a
+    per-row TTL the longest of the value `site`'s rows carry and the policy's value for
+    new rows, so the notice never understates. "ids" is how long the visitor hash lives:
+    the longest over events and sessions, each at most its row's own life.
+    """
     tables = {t["table"]: t for t in show["tables"]}
     policy = show["policy"]["sites"].get(site, show["policy"]["default"])
-    days = {}
-    for tier, (table, column) in TIER_TABLE.items():
-        info = tables[table]
-        expression = info["column_ttls"].get("visitor_id", "") if tier == "ids" else info["ttl"]
-        literal = re.search(r"toIntervalDay\((\d+)\)", expression)
-        if literal:
-            days[tier] = int(literal.group(1))
-            continue
-        rows = next((s for s in info["sites"] if s["site"] == site), None)
-        if rows and rows.get(column):
-            days[tier] = max(rows[column])
-        else:
-            days[tier] = int(policy[tier])
-    days["ids"] = min(days["ids"] or days["raw"], days["raw"])
+
+    def period(table: str, expression: str, column: str, policy_days: int) -> int:
+        fixed = _ttl_days(expression)
+        if fixed is not None:
+            return fixed
+        rows = next((s for s in tables[table]["sites"] if s["site"] == site), None)
+        return max([*(int(d) for d in (rows or {}).get(column) or []), policy_days])
+
+    days = {tier: period(table, tables[table]["ttl"], column, int(policy[tier]))
+            for tier, (table, column) in TIER_TABLE.items()}
+    id_policy = show["policy"].get("id_days", {})
+    id_policy = id_policy.get("sites", {}).get(site, id_policy.get("default", {}))
+    days["ids"] = max(
+        min(period(table, tables[table]["column_ttls"].get("visitor_id", ""), "id_keep_days",
+                   int(id_policy.get(table, policy["ids"]))), days[tier])
+        for table, tier in ID_TABLES.items())
     return days
 
 
@@ -177,8 +194,8 @@ def render_markdown(f: NoticeFacts) -> str:
         "|---|---|",
         f"| individual page views and events | {_span(f.days['raw'])} |",
         f"| visit records (entry and exit page, duration) | {_span(f.days['sessions'])} |",
-        f"| the daily visitor hash inside those records | {_span(f.days['ids'])}, then "
-        "removed |",
+        f"| the daily visitor hash inside page views and visit records | "
+        f"{_span(f.days['ids'])}, then removed |",
         f"| hourly totals | {_span(f.days['hourly'])} |",
         f"| daily totals (no individual records) | {_span(f.days['daily'])} |",
         f"| the daily salt | {_salt_life(f.salt_grace_hours)} |",

@@ -63,6 +63,34 @@ def sites(listed: list[dict[str, Any]]) -> str:
                    "yes" if s["city_geo"] else "no") for s in listed])
 
 
+def goal_text(goal: dict[str, str]) -> str:
+    """What a goal counts, in words."""
+    if goal["kind"] == "page":
+        return f"pageviews of {goal['page']}"
+    revenue = (f", revenue in {goal['currency']}" if goal["currency"] else
+               ", revenue in its events' currency when they carry only one")
+    return f"custom event {goal['event']}{revenue}"
+
+
+def goals(listed: list[dict[str, str]]) -> str:
+    """`crumbless goals list SITE`."""
+    note = ("Every custom event is also a goal of its own name without a row here.")
+    if not listed:
+        return ("no goals configured. " + note + " Add one with: crumbless goals add SITE "
+                "--event NAME [--currency CODE] | --page /PATH")
+    return table(("goal", "counts"), [(g["name"], goal_text(g)) for g in listed]) + \
+        "\n" + note
+
+
+def keys(listed: list[dict[str, Any]]) -> str:
+    """`crumbless keys list`: one line per key, never the key itself."""
+    if not listed:
+        return "no Stats API keys; create one with: crumbless keys create --site DOMAIN"
+    return table(("id", "site", "created (UTC)", "state"),
+                 [(k["id"], k["site"], k["created"].replace("T", " ").removesuffix("+00:00"),
+                   "revoked" if k["revoked"] else "live") for k in listed])
+
+
 def retention_show(shown: dict[str, Any]) -> str:
     """`crumbless retention show`: the policy, then each table, then stored data per site."""
     policy = shown["policy"]

@@ -10,17 +10,20 @@ goals ("Visit /path", wildcards allowed). crumbless keeps that model, minimally:
   (`display_name`) or make it a revenue goal (`currency`, ISO 4217).
 
 Revenue is summed only over events whose own currency is the goal's currency; crumbless
-converts no currencies (Plausible converts to the goal's currency at ingestion).
+converts no currencies (Plausible converts to the goal's currency at ingestion). A
+custom-event goal without a configured currency whose stored revenue events all carry one
+single currency reports revenue in that currency (`with_inferred_currencies`): revenue
+sent by the tracker shows without a goals row; a goal with mixed currencies needs one.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
+from contract.goals import NOT_GOALS as NOT_GOALS  # re-exported: one list, in contract
 from dashboards.query import StatsQuery, filter_leaves
-
-NOT_GOALS = ("pageview", "engagement")
 
 REVENUE_WARNINGS = {  # Plausible's codes and texts (lib/plausible/stats/query_result.ex)
     "no_single_revenue_currency":
@@ -70,6 +73,27 @@ class GoalSet:
 
     def currency_of(self, display_name: str) -> str:
         return next((g.currency for g in self.goals if g.display_name == display_name), "")
+
+
+def with_inferred_currencies(goals: GoalSet,
+                             currencies: Mapping[str, Set[str]]) -> GoalSet:
+    """`goals` where each custom-event goal without a currency takes its event's one currency.
+
+    `currencies` maps event name → the currencies its stored revenue events carry. A
+    configured goal keeps its currency; an event with revenue in exactly one currency and
+    no configured goal becomes a goal of its own name in that currency; several
+    currencies infer nothing (revenue stays null: the operator must choose one).
+    """
+    single = {name: next(iter(found)) for name, found in currencies.items()
+              if len(found) == 1 and name not in NOT_GOALS}
+    kept = tuple(Goal(g.display_name, g.event_name, g.page_path, single[g.event_name])
+                 if not g.currency and not g.is_page_goal and g.event_name in single else g
+                 for g in goals.goals)
+    configured = {g.event_name for g in goals.goals if not g.is_page_goal}
+    names = {g.display_name for g in goals.goals}
+    added = tuple(Goal(name, name, "", currency) for name, currency in sorted(single.items())
+                  if name not in configured and name not in names)
+    return GoalSet(kept + added)
 
 
 @dataclass(frozen=True, slots=True)

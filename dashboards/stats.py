@@ -25,7 +25,7 @@ from clickhouse_connect.driver.client import Client
 
 from contract.errors import BadQuery, StorageError
 from dashboards.compare import change, comparison_days
-from dashboards.goals import Goal, GoalSet
+from dashboards.goals import Goal, GoalSet, with_inferred_currencies
 from dashboards.guard import (
     RangeLedger,
     TooNarrow,
@@ -132,7 +132,9 @@ class StatsService:
         return dataclasses.replace(query, date_range=DateRange(min(start, stop), stop, tz))
 
     def goals(self, query: StatsQuery) -> GoalSet:
-        """The site's configured goals (latest version of each), if the query needs goals."""
+        """The site's configured goals (latest version of each), if the query needs goals;
+        with revenue metrics, custom-event goals take the one currency of their stored
+        revenue events when none is configured (dashboards.goals.with_inferred_currencies)."""
         needs = ("event:goal" in query.dimensions
                  or any(leaf.dimension == "event:goal" for leaf in filter_leaves(query.filters))
                  or any(m in ("total_revenue", "average_revenue") for m in query.metrics))
@@ -143,7 +145,13 @@ class StatsService:
                    " FROM goals WHERE site = {site:String} GROUP BY display_name"
                    " HAVING argMax(deleted, version) = 0 ORDER BY display_name",
                    {"site": query.site_id})
-        return GoalSet(tuple(Goal(*row) for row in rows))
+        configured = GoalSet(tuple(Goal(*row) for row in rows))
+        if not any(m in ("total_revenue", "average_revenue") for m in query.metrics):
+            return configured
+        sent = run(self._client, "SELECT name, groupUniqArray(revenue_currency) FROM events"
+                   " WHERE site = {site:String} AND revenue_amount IS NOT NULL"
+                   " AND revenue_currency != '' GROUP BY name", {"site": query.site_id})
+        return with_inferred_currencies(configured, {name: set(found) for name, found in sent})
 
     def check_patterns(self, query: StatsQuery) -> None:
         """Compile every `matches` pattern with ClickHouse's own re2 first, so a bad one is a

@@ -18,9 +18,9 @@ from contract.rows import EVENT_COLUMNS, KEEP_COLUMNS, SESSION_COLUMNS, RowBatch
 from sinks.client import first_line
 
 
-def keep_values(days: TierDays, own: int) -> list[int]:
-    """KEEP_COLUMNS values for a row whose own tier lasts `own` days."""
-    return [own, days.hourly, days.daily, min(days.ids or own, own)]
+def keep_values(days: TierDays, tier: str) -> list[int]:
+    """KEEP_COLUMNS values for a row of `tier` ("raw" or "sessions")."""
+    return [days.get(tier), days.hourly, days.daily, days.id_days_in(tier)]
 
 
 class ClickHouseSink:
@@ -44,9 +44,9 @@ class ClickHouseSink:
             session_columns = [*SESSION_COLUMNS, *KEEP_COLUMNS]
             per_site = {site: self.keep_for(site) for site in {row[0] for row in events}
                         | {row[0] for row in sessions}}  # one policy lookup per site a batch
-            events = [row + keep_values(per_site[row[0]], per_site[row[0]].raw)
+            events = [row + keep_values(per_site[row[0]], "raw")
                       for row in events]
-            sessions = [row + keep_values(per_site[row[0]], per_site[row[0]].sessions)
+            sessions = [row + keep_values(per_site[row[0]], "sessions")
                         for row in sessions]
         self._insert("events", event_columns, events, f"{batch.token}:events")
         self._insert("sessions", session_columns, sessions, f"{batch.token}:sessions")

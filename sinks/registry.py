@@ -12,6 +12,8 @@ import hmac
 import secrets
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -28,6 +30,8 @@ from contract.sites import (
 from sinks.client import run
 
 KEY_PREFIX = "cbl_"
+KeyRow = tuple[str, str, dt.datetime, int]  # key_hash, site, created, revoked
+KEY_ID_CHARS = 12  # a key's id: the first hex digits of its stored hash, never the key
 SITE_COLUMNS = ["domain", "no_consent", "store_truncated_ip", "city_geo", "umami_website_id",
                 "matomo_site_id", "matomo_currency", "timezone", "deleted", "version"]
 
@@ -160,6 +164,22 @@ class SiteRegistry:
         self.refresh()
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """What may be shown about a key: its id (a prefix of its stored hash), never the key."""
+
+    id: str
+    site: str
+    created: dt.datetime
+    revoked: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: created as ISO 8601 UTC."""
+        return {"id": self.id, "site": self.site,
+                "created": self.created.replace(tzinfo=dt.UTC).isoformat(timespec="seconds"),
+                "revoked": self.revoked}
+
+
 class ApiKeys:
     """Stats API bearer keys, stored hashed, each scoped to one site."""
 
@@ -181,6 +201,57 @@ class ApiKeys:
                                          _version()]],
                            column_names=["key_hash", "site", "created", "revoked", "version"])
         return key
+
+    def _rows(self, site: str | None = None) -> list[KeyRow]:
+        """(key_hash, site, created, revoked) of every key (of `site`), oldest first."""
+        rows = run(self.client, """SELECT key_hash, argMax(site, version),
+            argMax(created, version), argMax(revoked, version) FROM api_keys
+            GROUP BY key_hash ORDER BY argMax(created, version), key_hash""")
+        return [r for r in rows if site is None or r[1] == site]
+
+    def list_keys(self, site: str | None = None) -> list[ApiKeyInfo]:
+        """Every key (of `site`), revoked ones included, oldest first."""
+        domain = normalise_domain(site) if site else None
+        return [ApiKeyInfo(h[:KEY_ID_CHARS], s, created, bool(revoked))
+                for h, s, created, revoked in self._rows(domain)]
+
+    def _mark_revoked(self, rows: list[KeyRow]) -> None:
+        if rows:
+            self.client.insert("api_keys", [[h, s, created, 1, _version()]
+                                            for h, s, created, _ in rows],
+                               column_names=["key_hash", "site", "created", "revoked",
+                                             "version"])
+        with self._lock:  # a revoked key stops working at once on this instance
+            self._cache.clear()
+
+    def revoke(self, key_or_id: str) -> ApiKeyInfo:
+        """Revoke one key, named by the key itself or by its id (a prefix of its hash).
+
+        Raises BadRequest when nothing or more than one key matches, or the id is too
+        short to name one (at least 8 hex digits)."""
+        given = key_or_id.strip()
+        if given.startswith(KEY_PREFIX):
+            wanted, exact = hash_key(given), True
+        elif len(given) >= 8 and all(c in "0123456789abcdef" for c in given.lower()):
+            wanted, exact = given.lower(), False
+        else:
+            raise BadRequest("give the key (cbl_…) or its id (8+ hex digits, as "
+                             "`crumbless keys list` shows)")
+        found = [r for r in self._rows() if (r[0] == wanted if exact
+                                              else r[0].startswith(wanted))]
+        if not found:
+            raise BadRequest(f"no API key {'matches this key' if exact else 'has id ' + given}")
+        if len(found) > 1:
+            raise BadRequest(f"id {given} names {len(found)} keys; give more digits")
+        self._mark_revoked(found)
+        h, site, created, _ = found[0]
+        return ApiKeyInfo(h[:KEY_ID_CHARS], site, created, True)
+
+    def revoke_site(self, site: str) -> int:
+        """Revoke every live key of `site` (when it is removed); returns how many."""
+        live = [r for r in self._rows(normalise_domain(site)) if not r[3]]
+        self._mark_revoked(live)
+        return len(live)
 
     def site_of(self, key: str) -> str | None:
         """The site a key grants, or None for an unknown or revoked key."""

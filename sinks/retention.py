@@ -52,6 +52,10 @@ TABLES: dict[str, TableShape] = {
 }
 
 
+# The tables whose rows carry the visitor hash, and the tier that sets each one's life.
+ID_TABLES = {"events": "raw", "sessions": "sessions"}
+
+
 def _keep_column(tier: str, table: str) -> str:
     if tier == "ids":
         return "id_keep_days"
@@ -138,7 +142,11 @@ class RetentionStore:
             "policy": {"default": _tier_dict(policy.defaults),
                        "sites": {s: _tier_dict(policy.for_site(s))
                                  for s in self.known_sites()},
-                       "overrides": {s: dict(t) for s, t in policy.overrides.items()}},
+                       "overrides": {s: dict(t) for s, t in policy.overrides.items()},
+                       # how long new rows of each table keep the visitor hash
+                       "id_days": {"default": _id_days(policy.defaults),
+                                   "sites": {s: _id_days(policy.for_site(s))
+                                             for s in self.known_sites()}}},
             "salts": {"lifetime": f"the UTC day of use plus {self.settings.salt_grace_hours} "
                                   "hours, then destroyed"},
         }
@@ -257,6 +265,10 @@ def _method(tier: str, *, shorter: bool) -> str:
 
 def _tier_dict(days: TierDays) -> dict[str, int]:
     return {t: days.get(t) for t in (*SITE_TIERS, "kafka")}
+
+
+def _id_days(days: TierDays) -> dict[str, int]:
+    return {table: days.id_days_in(tier) for table, tier in ID_TABLES.items()}
 
 
 def _share(total_bytes: int, total_rows: int, rows: int) -> int:

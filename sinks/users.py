@@ -207,11 +207,15 @@ class UserStore:
         site, password, label, created, by, _ = rows[0]
         return SharedLink(digest, site, password, label, created, by)
 
-    def revoke_link(self, digest: str) -> None:
-        """Revoke a link by its stored hash: it stops opening at once."""
+    def revoke_link(self, digest: str, *, site: str) -> None:
+        """Revoke `site`'s link with this stored hash: it stops opening at once.
+
+        Raises LookupError when no live link of `site` has this hash (another site's
+        link included), so a caller that checked one site cannot revoke another's.
+        """
         link = self.link_by_hash(digest)
-        if link is None:
-            raise BadRequest("no such shared link")
+        if link is None or link.site != normalise_domain(site):
+            raise LookupError(f"no live shared link of {site} has this id")
         self.client.insert("shared_links", [[digest, link.site, link.password_hash, link.label,
                                              link.created, link.created_by, 1, _version()]],
                            column_names=["token_hash", "site", "password_hash", "label",

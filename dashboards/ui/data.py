@@ -62,6 +62,7 @@ class Dashboard:
     comparison_labels: list[str]
     panels: list[PanelRows] = field(default_factory=list)
     has_data: bool = True
+    series_hidden: bool = False  # the chart's numbers are withheld: say so, draw no line
 
 
 def ask(stats: StatsService, body: dict[str, Any]) -> dict[str, Any]:
@@ -81,12 +82,13 @@ def _top(stats: StatsService, site: str, state: DashboardState,
 
 
 def _series(stats: StatsService, site: str, state: DashboardState, labels: list[str],
-            days: tuple[dt.date, dt.date] | None) -> list[int]:
+            days: tuple[dt.date, dt.date] | None) -> list[int] | None:
+    """Visitors per bucket (0 where none is shown), or None when all are withheld."""
     try:
         answer = ask(stats, query_body(site, state, metrics=["visitors"], days=days,
                                        limit=10_000, dimensions=[series_dimension(state)]))
     except TooNarrow:  # a filter value under k in this range: every bucket hidden
-        return [0 for _ in labels]
+        return None
     by_bucket = {r["dimensions"][0]: r["metrics"][0] for r in answer["results"]}
     return [int(by_bucket.get(label, 0)) for label in labels]
 
@@ -101,6 +103,9 @@ def panel_rows(stats: StatsService, site: str, state: DashboardState, panel: Pan
     except TooNarrow:  # a filter value (the panel's own, e.g. a goal) under k: no rows
         return PanelRows(panel, [], 0)
     rows = [(str(r["dimensions"][0]), r["metrics"]) for r in answer["results"]]
+    if panel.nonzero:
+        at = panel.metrics.index(panel.nonzero)
+        rows = [row for row in rows if row[1][at]]
     return PanelRows(panel, rows, int(answer["meta"].get("total_rows", len(rows))))
 
 
@@ -119,7 +124,7 @@ def load_dashboard(stats: StatsService, site: str, state: DashboardState, *,
     current = _top(stats, site, state, None)
     if current is None and state.filters:  # withheld or refused: show nothing of it
         return Dashboard([TopStat(m, None, None, None) for m in TOP_METRICS], True, [], [],
-                         None, [], [], True)
+                         None, [], [], True, series_hidden=True)
     previous = _top(stats, site, state, span) if span else None
     top = []
     for i, metric in enumerate(TOP_METRICS):
@@ -133,8 +138,12 @@ def load_dashboard(stats: StatsService, site: str, state: DashboardState, *,
               for p in visible_panels(stats, site, state, city_geo=city_geo)]
     has_data = bool(current and current[TOP_METRICS.index("pageviews")]) \
         or bool(state.filters) or _ever_had_data(stats, site)
-    return Dashboard(top, current is None and has_data, labels, series, compared,
-                     comparison_labels(state), panels, has_data)
+    top_hidden = current is None and has_data
+    # Totals withheld: every bucket is under k too, and a flat 0 line would claim none.
+    series_hidden = series is None or top_hidden
+    return Dashboard(top, top_hidden, labels, [] if series_hidden else series or [],
+                     None if series_hidden else compared, comparison_labels(state), panels,
+                     has_data, series_hidden)
 
 
 def _ever_had_data(stats: StatsService, site: str) -> bool:

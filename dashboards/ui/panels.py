@@ -28,6 +28,7 @@ PERIODS = {"day": "Today", "yesterday": "Yesterday", "7d": "Last 7 days",
 COMPARISONS = {"previous": "Previous period", "year": "Same period last year", "off": "None"}
 FILTER_OPERATORS = ("is", "is_not")
 MAX_FILTERS = 8
+MAX_CUSTOM_DAYS = 3660  # about ten years, the longest retention (contract.retention)
 TOP_METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
                "visit_duration")
 METRIC_LABELS = {"visitors": "Unique visitors", "visits": "Total visits",
@@ -50,6 +51,7 @@ class Panel:
     group: str = ""
     filters: tuple[list[Any], ...] = ()  # extra filters of this panel only
     needs_city: bool = False
+    nonzero: str = ""  # a metric: rows where it is 0 are not listed
 
 
 PANELS: tuple[Panel, ...] = (
@@ -59,7 +61,10 @@ PANELS: tuple[Panel, ...] = (
     Panel("utm_source", "UTM source", "visit:utm_source", group="Campaigns"),
     Panel("utm_medium", "UTM medium", "visit:utm_medium", group="Campaigns"),
     Panel("utm_campaign", "UTM campaign", "visit:utm_campaign", group="Campaigns"),
-    Panel("pages", "Top pages", "event:page", ("visitors", "pageviews"), group="Pages"),
+    # A page reached by custom events alone would list with 0 pageviews: left out. (Not
+    # a filter on event:name: a filter changes what the query layer must suppress.)
+    Panel("pages", "Top pages", "event:page", ("visitors", "pageviews"), group="Pages",
+          nonzero="pageviews"),
     Panel("entry_pages", "Entry pages", "visit:entry_page", ("visitors", "visits"),
           group="Pages"),
     Panel("exit_pages", "Exit pages", "visit:exit_page", ("visitors", "visits"),
@@ -190,14 +195,22 @@ def parse_state(args: Mapping[str, Any], *, today: dt.date,
         try:
             first = dt.date.fromisoformat(str(get("from") or ""))
             last = dt.date.fromisoformat(str(get("to") or ""))
-            if last < first:
-                first, last = last, first
-            if (last - first).days > 3660:
-                raise ValueError("too long")
-            custom = (first.isoformat(), last.isoformat())
         except ValueError:
-            errors.append("custom range: expected from and to as YYYY-MM-DD")
+            errors.append(f"Custom range: from {str(get('from') or '')[:12]!r} and to "
+                          f"{str(get('to') or '')[:12]!r} must be dates (YYYY-MM-DD); showing "
+                          "the last 30 days instead.")
             period = "30d"
+        else:
+            if last < first:
+                errors.append(f"Custom range: from ({first}) is after to ({last}); showing "
+                              f"{last} to {first}.")
+                first, last = last, first
+            if (last - first).days > MAX_CUSTOM_DAYS:
+                errors.append(f"Custom range: at most {MAX_CUSTOM_DAYS} days; showing the "
+                              "last 30 days instead.")
+                period = "30d"
+            else:
+                custom = (first.isoformat(), last.isoformat())
     elif period not in PERIODS:
         errors.append(f"period: {period[:20]!r} is not one of {', '.join(PERIODS)}")
         period = "30d"

@@ -98,8 +98,11 @@ class Viewer:
 
 def csv_cell(value: Any) -> str:
     """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    if value is None:  # no value (e.g. revenue without a goal currency): an empty cell
+        return ""
     if isinstance(value, dict):  # revenue: its amount, the currency in its own cell is lost
-        value = f"{value.get('value')} {value.get('currency', '')}".strip()
+        amount = value.get("value")
+        value = "" if amount is None else f"{amount} {value.get('currency', '')}".strip()
     text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
@@ -203,8 +206,9 @@ def ui_blueprint(ctx: UiContext) -> Blueprint:
             wait = throttle.wait_seconds(account=email, network=network)
             user = ctx.users.user(email) if email else None
             if wait > 0:
-                error, status = (f"Too many failed sign-ins. Try again in {int(wait) + 1} "
-                                 "seconds."), 429
+                seconds = int(wait) + 1
+                error, status = (f"Too many failed sign-ins. Try again in {seconds} "
+                                 f"second{'' if seconds == 1 else 's'}."), 429
             elif auth.verify_password(user.password_hash if user else None,
                                       request.form.get("password", "")):
                 throttle.succeeded(account=email)
@@ -244,8 +248,9 @@ def ui_blueprint(ctx: UiContext) -> Blueprint:
     def render_dashboard(site: Site, viewer: Viewer, base: str) -> str:
         state = state_for(site)
         board = load_dashboard(ctx.stats, site.domain, state, city_geo=site.city_geo)
-        chart = series_svg(board.labels, board.series, board.comparison, hourly=state.hourly,
-                           nonce=nonce(), title=f"Visitors per {'hour' if state.hourly else 'day'}")
+        chart = "" if board.series_hidden else series_svg(
+            board.labels, board.series, board.comparison, hourly=state.hourly, nonce=nonce(),
+            title=f"Visitors per {'hour' if state.hourly else 'day'}")
         return render_template(
             "dashboard.html", site=site, state=state, board=board, chart=chart, base=base,
             viewer=viewer, user=viewer.user, periods=PERIODS, comparisons=COMPARISONS,
@@ -303,7 +308,10 @@ def ui_blueprint(ctx: UiContext) -> Blueprint:
         if request.method == "POST":
             check_csrf()
             if request.form.get("action") == "revoke":
-                ctx.users.revoke_link(request.form.get("link", ""))
+                try:  # the link must be this site's: the owner checked is of this site only
+                    ctx.users.revoke_link(request.form.get("link", ""), site=site.domain)
+                except LookupError:
+                    abort(403, "No such shared link on this site.")
             else:
                 password = request.form.get("password", "")
                 try:
@@ -315,7 +323,7 @@ def ui_blueprint(ctx: UiContext) -> Blueprint:
                                               created_by=viewer.user.email)  # type: ignore[union-attr]
                 created = request.host_url.rstrip("/") + url_for("ui.shared", token=token)
         return render_template("share.html", site=site, links=ctx.users.links(site.domain),
-                               created=created, user=viewer.user)
+                               created=created, user=viewer.user, k=ctx.stats.k)
 
     def link_or_404(token: str) -> SharedLink:
         link = ctx.users.link(token) if 20 <= len(token) <= 100 else None

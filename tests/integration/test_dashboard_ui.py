@@ -8,12 +8,15 @@ visitors from Google, 5 direct, and 1 visitor on a page whose path is an HTML pa
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from typing import Any
 
 import pytest
 
+from contract.goals import define_goal
+from crumbless.admin import DirectAdmin
 from crumbless.app import create_app
 from dashboards.ui.auth import hash_password
 from sinks.users import UserStore
@@ -96,7 +99,7 @@ def test_wrong_password_fails_and_repeated_failures_are_slowed(ui: Any) -> None:
         assert response.status_code == 401
     _, response = login(app, "owner@shop.example")  # right password, but must wait now
     assert response.status_code == 429
-    assert "Too many failed sign-ins" in response.get_data(as_text=True)
+    assert "Too many failed sign-ins. Try again in 1 second." in response.get_data(as_text=True)
 
 
 def test_forms_without_the_csrf_token_are_refused(ui: Any) -> None:
@@ -168,6 +171,46 @@ def test_a_filter_on_a_one_visitor_value_hides_the_totals(ui: Any) -> None:
     assert re.search(r'<dd class="value">1</dd>', top) is None
     assert "<script>alert" not in html  # the chip shows the value escaped
     assert "&lt;script&gt;alert" in html
+    # the chart is withheld like the totals: said so, no flat 0 line drawn
+    assert 'id="chart-hidden"' in html and "fewer than 5 visitors match these filters" in html
+    assert "<svg" not in html
+
+
+def test_papercuts_top_pages_csv_cells_share_text_custom_range_and_favicon(ui: Any) -> None:
+    """Top pages list pageviews only; CSV has "" for no value, never None; the shared-links
+    page names k; a reversed or invalid custom range says so; pages declare an icon."""
+    app, runtime, _ = ui
+    beacons = app.test_client()
+    for i in range(6):  # a page reached by custom events only, no pageview
+        send(beacons, ip=f"198.51.100.{i + 1}", domain="shop.example", name="Download",
+             url="https://shop.example/files")
+    assert runtime.processor.drain(30)
+    DirectAdmin(runtime.client, runtime.settings).goals.add(
+        "shop.example", define_goal(page="/pricing"))  # a goal without revenue
+    client, _ = login(app, "owner@shop.example")
+    html = client.get("/sites/shop.example?period=day", base_url=BASE).get_data(as_text=True)
+    pages = html.split('id="panel-pages"')[1].split("</section>")[0]
+    assert "/pricing" in pages and "/files" not in pages
+    assert "Download" in html.split('id="panel-events"')[1].split("</section>")[0]
+    assert '<link rel="icon" href="data:,">' in html
+    exported = client.get("/sites/shop.example/export.csv?period=day&panel=all",
+                          base_url=BASE).get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(exported)))
+    assert ["revenue", "event:goal", "Visit /pricing", "total_revenue", ""] in rows, rows
+    assert all(cell != "None" for row in rows for cell in row)
+    share = client.get("/sites/shop.example/share", base_url=BASE).get_data(as_text=True)
+    assert "No row describing fewer than 5 visitors is ever shown" in share
+    today = runtime.clock().date()
+    earlier = today - dt.timedelta(days=3)
+    reversed_range = client.get("/sites/shop.example", base_url=BASE, query_string={
+        "period": "custom", "from": today.isoformat(), "to": earlier.isoformat()}
+    ).get_data(as_text=True)
+    assert (f"Custom range: from ({today}) is after to ({earlier}); showing {earlier} to "
+            f"{today}.") in reversed_range
+    assert f'id="from" name="from" value="{earlier}"' in reversed_range
+    invalid = client.get("/sites/shop.example", base_url=BASE, query_string={
+        "period": "custom", "from": "2024-13-01", "to": ""}).get_data(as_text=True)
+    assert "must be dates (YYYY-MM-DD); showing the last 30 days instead." in invalid
 
 
 def test_csv_export_has_the_panels_rows_and_a_hidden_line_never_the_small_row(ui: Any) -> None:
@@ -217,6 +260,25 @@ def test_shared_link_opens_one_site_read_only_behind_its_password_and_can_be_rev
     owner.post("/sites/shop.example/share", base_url=BASE,
                data={"csrf": csrf_of(manage), "action": "revoke", "link": token_hash})
     assert guest.get(url.group(1), base_url=BASE).status_code == 404
+
+
+def test_an_owner_of_one_site_cannot_revoke_another_sites_shared_link(ui: Any) -> None:
+    """The link id in the form must belong to the site in the URL: else 403, link kept."""
+    app, _, users = ui
+    token = users.create_link("other.example", password_hash="", label="theirs",
+                              created_by="admin@example.com")
+    theirs = users.link(token)
+    assert theirs is not None
+    owner, _ = login(app, "owner@shop.example")  # owner of shop.example only
+    manage = owner.get("/sites/shop.example/share", base_url=BASE).get_data(as_text=True)
+    refused = owner.post("/sites/shop.example/share", base_url=BASE, data={
+        "csrf": csrf_of(manage), "action": "revoke", "link": theirs.token_hash})
+    assert refused.status_code == 403
+    assert users.link(token) is not None
+    assert app.test_client().get(f"/share/{token}", base_url=BASE).status_code == 200
+    with pytest.raises(LookupError):  # the store itself refuses a mismatched site
+        users.revoke_link(theirs.token_hash, site="shop.example")
+    assert users.link(token) is not None
 
 
 def test_empty_site_explains_the_script_tag(ui: Any) -> None:
@@ -292,7 +354,7 @@ def test_privacy_notice_page_is_rendered_from_the_live_policy(ui: Any) -> None:
 def test_goals_panel_shows_conversions_rate_and_revenue_from_the_query_layer(ui: Any) -> None:
     """5 of 12 visitors did Purchase: 41.7 % conversion (5/12), 50.00 EUR revenue."""
     app, runtime, _ = ui
-    # Purchase made a revenue goal in EUR (goals table of migration 5; no CLI for it yet).
+    # Purchase made a revenue goal in EUR (the goals table, as `crumbless goals add` writes).
     runtime.client.insert("goals", [["shop.example", "Purchase", "Purchase", "", "EUR", 0, 1]],
                           column_names=["site", "display_name", "event_name", "page_path",
                                         "currency", "deleted", "version"])

@@ -175,3 +175,18 @@ def test_notice_states_the_live_periods_and_follows_a_change(world: Any, chdb: C
     assert "| hourly totals | 77 days |" in admin.privacy_notice("a.com", "md")
     html = admin.privacy_notice("a.com", "html")
     assert "<td>14 days</td>" in html and "<h2>" in html
+
+
+def test_notice_states_the_hash_as_long_as_sessions_keep_it_after_raw_is_shortened(
+        world: Any, chdb: Chdb) -> None:
+    """raw 7 days, sessions 30: sessions still hold visitor_id of 10- and 20-day-old visits,
+    so the notice must say 30 days for the hash, not 7."""
+    _, _, admin = world
+    admin.retention_apply("a.com", "raw", 7, actor="test")
+    notice = admin.privacy_notice("a.com", "md")
+    assert "| individual page views and events | 7 days |" in notice
+    assert "| the daily visitor hash inside page views and visit records | 30 days, then " \
+           "removed |" in notice
+    # and the claim is true: hashes older than 7 days are still stored in sessions
+    assert site_rows(chdb, "sessions", "a.com",
+                     "visitor_id != 0 AND start < now() - INTERVAL 7 DAY") > 0

@@ -10,11 +10,20 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from contract.retention import TierDays
 from contract.sites import Site
-from crumbless.notice import GEO_LEVELS, NoticeFacts, geo_level, render_html, render_markdown
+from crumbless.notice import (
+    GEO_LEVELS,
+    NoticeFacts,
+    geo_level,
+    live_days,
+    render_html,
+    render_markdown,
+)
 from crumbless.testing.geo import build_test_mmdb
 
 PERIODS = [
@@ -70,7 +79,7 @@ def test_every_claim_matches_the_settings(geo: str, policy: str, truncated: bool
         assert table["individual page views and events"] == expected_span(periods["raw"])
         assert table["visit records (entry and exit page, duration)"] == \
             expected_span(periods["sessions"])
-        assert table["the daily visitor hash inside those records"] == \
+        assert table["the daily visitor hash inside page views and visit records"] == \
             f"{expected_span(periods['ids'])}, then removed"
         assert table["hourly totals"].startswith(expected_span(periods["hourly"]))
         assert table["daily totals (no individual records)"].startswith(
@@ -121,3 +130,56 @@ def test_has_cities_reads_the_database_edition(tmp_path: Path) -> None:
     assert has_cities(path)  # the test builder writes a City edition
     with pytest.raises(ValueError, match="cannot read the GeoIP database"):
         has_cities(tmp_path / "missing.mmdb")
+
+
+def retention_show(days: TierDays, rows: dict[str, dict[str, list[int]]]) -> dict[str, Any]:
+    """The shape of RetentionStore.show() for one site, per-row TTLs as migrations make."""
+    def table(name: str, time: str) -> dict[str, Any]:
+        held = rows.get(name)
+        return {"table": name, "ttl": f"{time} + toIntervalDay(keep_days)",
+                "column_ttls": ({"visitor_id": f"{time} + toIntervalDay(id_keep_days)"}
+                                if name in ("events", "sessions") else {}),
+                "sites": [{"site": "shop.example", **held}] if held else []}
+
+    tiers = {t: days.get(t) for t in ("raw", "sessions", "hourly", "daily", "ids")}
+    return {"tables": [table("events", "toDateTime(ts)"), table("sessions", "toDateTime(start)"),
+                       table("rollup_hourly", "hour"), table("rollup_daily", "toDateTime(day)")],
+            "policy": {"default": tiers, "sites": {"shop.example": tiers},
+                       "id_days": {"default": {}, "sites": {"shop.example": {
+                           "events": days.id_days_in("raw"),
+                           "sessions": days.id_days_in("sessions")}}}}}
+
+
+ID_COMBINATIONS = [(raw, sessions, ids) for raw, sessions, ids
+                   in itertools.product((1, 7, 30), (1, 7, 30), (0, 1, 7))
+                   if not ids or ids <= min(raw, sessions)]
+
+
+@pytest.mark.parametrize(("raw", "sessions", "ids"), ID_COMBINATIONS)
+def test_the_hash_is_stated_for_the_longest_of_the_raw_and_sessions_id_periods(
+        raw: int, sessions: int, ids: int) -> None:
+    """Sessions keep visitor_id for their own id period, so a raw tier shorter than the
+    sessions tier must not shorten what the notice says about the hash."""
+    days = TierDays(raw=raw, sessions=sessions, hourly=90, daily=760, ids=ids, kafka=24)
+    expected = max(min(ids or raw, raw), min(ids or sessions, sessions))
+    for rows in ({}, {"events": {"keep_days": [raw], "id_keep_days": [ids or raw]},
+                      "sessions": {"keep_days": [sessions],
+                                   "id_keep_days": [min(ids or sessions, sessions)]}}):
+        found = live_days(retention_show(days, rows), "shop.example")
+        assert found["ids"] == expected, (rows, found)
+        facts = NoticeFacts(site=Site("shop.example", "full", False, False), days=found,
+                            kafka_hours=None, salt_grace_hours=0, k_anonymity=5, geo="none",
+                            storage="our own server")
+        assert claims(render_markdown(facts))[
+            "the daily visitor hash inside page views and visit records"] == \
+            f"{expected_span(expected)}, then removed"
+
+
+def test_raw_shortened_to_7_days_keeps_stating_the_sessions_30_days_of_the_hash() -> None:
+    """`retention apply --tier raw --days 7 --site …` on the defaults: events rows carry
+    keep 7 (their id_keep_days still 30), sessions keep the hash 30 days."""
+    days = TierDays(raw=7, sessions=30, hourly=90, daily=760, ids=0, kafka=24)
+    rows = {"events": {"keep_days": [7], "id_keep_days": [30]},
+            "sessions": {"keep_days": [30], "id_keep_days": [30]}}
+    found = live_days(retention_show(days, rows), "shop.example")
+    assert found["raw"] == 7 and found["sessions"] == 30 and found["ids"] == 30

@@ -43,3 +43,18 @@ def test_distclean_removes_the_kafka_jar_cache_the_readme_names() -> None:
     assert "clean" in prerequisites.split()
     assert "rm -rf $(HOME)/.cache/crumbless" in recipe
     assert "~/.cache/crumbless/" in (ROOT / "README.md").read_text()
+
+
+def test_make_run_takes_the_port_and_data_dir_the_readme_names() -> None:
+    """`make run PORT=… DATA_DIR=…` reaches `crumbless serve` (make -n prints the recipe)."""
+    import shutil
+    import subprocess
+
+    make = shutil.which("make")
+    assert make, "the task runner is make: install make"
+    done = subprocess.run([make, "-n", "-W", "pyproject.toml", "run", "PORT=8123",
+                           "DATA_DIR=/tmp/crumbless-x"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=30)
+    assert "crumbless serve --host 127.0.0.1 --port 8123 --data-dir /tmp/crumbless-x" in \
+        done.stdout, done.stdout + done.stderr
+    assert "make run PORT=8080 DATA_DIR=" in (ROOT / "README.md").read_text()

@@ -65,7 +65,8 @@ def facts(**days: int) -> NoticeFacts:
 def test_notice_states_each_period_and_the_sites_choices() -> None:
     text = render_markdown(facts(raw=14))
     assert "| individual page views and events | 14 days |" in text
-    assert "| the daily visitor hash inside those records | 7 days, then removed |" in text
+    assert ("| the daily visitor hash inside page views and visit records | 7 days, then "
+            "removed |") in text
     assert "| events in transit (message queue) | 48 hours |" in text
     assert "its day plus 2 hours" in text
     assert "/24" in text  # the site keeps truncated IPs, so the notice must say so
