@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= ./data
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint bench clean distclean
+.PHONY: help install run test lint bench bench-full clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	@# setuptools warns on every editable install that local folders shadow packages: known here
-	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install -q -c constraints.txt -e '.[test,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install crumbless with pinned dependencies
@@ -29,7 +29,10 @@ lint:  $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy contract collector processors sinks dashboards crumbless
 
-bench: $(STAMP)  ## run the benchmarks in bench/ (numbers go to docs/benchmarks.md)
+bench: $(STAMP)  ## the quick benchmark profile, a few minutes (numbers go to docs/benchmarks.md)
+	$(BIN)/python -m bench --quick
+
+bench-full: $(STAMP)  ## every benchmark at full size (dashboard at 1M and 10M events: ~15 min)
 	$(BIN)/python -m bench
 
 clean:  ## remove the virtualenv and tool caches (not the data directory)

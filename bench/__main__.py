@@ -7,11 +7,19 @@ import sys
 import time
 from types import ModuleType
 
-from bench import collector_http, kafka_envelope, privacy, processor, report, stats_query
+from bench import (
+    collector_http,
+    dashboard,
+    kafka_envelope,
+    privacy,
+    processor,
+    report,
+    stats_query,
+)
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module for module in (privacy, collector_http, kafka_envelope, stats_query,
-                                       processor)
+                                       processor, dashboard)
 }
 
 

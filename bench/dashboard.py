@@ -30,7 +30,7 @@ from contract.settings import Settings
 from dashboards.stats import StatsService
 from dashboards.ui.panels import DashboardState, parse_state
 from sinks.client import connect, run
-from sinks.migrations import MIGRATIONS, migrate
+from sinks.migrations import migrate
 
 NAME = "dashboard"
 TITLE = "Full dashboard load against data size"
@@ -106,7 +106,8 @@ def _timed_ask(log: list[tuple[str, float]]) -> Callable[..., Any]:
     def ask(stats: StatsService, body: dict[str, Any]) -> Any:
         dims = ",".join(body.get("dimensions", [])) or "top stats"
         filters = [f for f in body.get("filters", []) if f[1] != "visit:country"]
-        label = dims + (" (goal filter)" if filters else "")
+        label = (dims + (" (goal filter)" if filters else "")
+                 + (", revenue" if "total_revenue" in body["metrics"] else ""))
         began = time.perf_counter()
         try:
             return original(stats, body)
@@ -231,9 +232,9 @@ def render(result: dict[str, Any]) -> list[str]:
     lines += ["", "Every part of the *30d* load (one `StatsService.run` each, probes "
               "included), ms:", "", f"| part | {head} |", "|---|" + "---:|---:|" * len(sizes)]
     for part in sizes[-1]["scenarios"]["30d"]["parts"]:
-        cells = " | ".join(f"{s['scenarios']['30d']['parts'].get(part, {}).get('p50_ms', 0):,.0f}"
-                           f" | {s['scenarios']['30d']['parts'].get(part, {}).get('p95_ms', 0):,.0f}"
-                           for s in sizes)
+        timings = [s["scenarios"]["30d"]["parts"].get(part, {}) for s in sizes]
+        cells = " | ".join(f"{t.get('p50_ms', 0):,.0f} | {t.get('p95_ms', 0):,.0f}"
+                           for t in timings)
         lines.append(f"| {part} | {cells} |")
     if (path := plot(result)) is not None:
         lines += ["", f"![dashboard latency against data size]({path.name})"]

@@ -8,9 +8,9 @@ so a size always gives the same rows.
 
 Shape (per site, over `DAYS` days ending at `end`): a visit has 1-6 events (mean 2.6, 40 %
 bounce), 90 % page views and 10 % custom events of 5 names; a visitor id is a hash of
-(person, day), as the daily salt makes it; people per day ≈ 0.7 × visits per day, so at
+(person, day), as the daily salt makes it; people per day = 0.7 x visits per day, so at
 10M events about 80k visitors a day. Skewed (power-law) choices over 1,000 pages, 50
-referrer sources (30 % direct) in 6 channels, 30 countries × 4 regions × 3 cities,
+referrer sources (30 % direct) in 6 channels, 30 countries, 4 regions each, 3 cities each,
 10 browsers, 8 operating systems, 3 devices; 10 % of visits carry UTM tags (10 sources,
 4 media, 20 campaigns); 1 % of custom events carry revenue. Sessions are written in their
 final state (+1 rows only), as a merged month-old table holds them.
@@ -28,7 +28,9 @@ SITE = "example.com"
 DAYS = 30
 EVENTS_PER_VISIT = 2.6  # mean of LENGTHS
 LENGTHS = "[1, 1, 1, 1, 2, 2, 3, 4, 5, 6]"
-COUNTRIES = ("US", "DE", "GB", "FR", "IN", "BR", "CA", "NL", "ES", "IT", "PL", "JP", "AU", "SE", "CH", "BE", "AT", "MX", "TR", "ID", "KR", "NO", "DK", "FI", "IE", "PT", "CZ", "RO", "ZA", "AR")
+COUNTRIES = ("US", "DE", "GB", "FR", "IN", "BR", "CA", "NL", "ES", "IT", "PL", "JP", "AU", "SE",
+             "CH", "BE", "AT", "MX", "TR", "ID", "KR", "NO", "DK", "FI", "IE", "PT", "CZ", "RO",
+             "ZA", "AR")
 CHUNK_VISITS = 400_000  # one INSERT of each table: bounded memory for the views' blocks
 SPREAD_S = 1800  # seconds between two events of a visit, at most
 
