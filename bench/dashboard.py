@@ -42,6 +42,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "7d after 30d": {"period": "7d"},
 }
 PLOT = report.ROOT / "docs" / "dashboard-latency.png"
+# The same workload measured at schema 7 with the planner before issue 13 (1M and 10M,
+# 3 loads each, 2026-11-30), kept to show what migration 8 and the planner changed.
+BASELINE = report.ROOT / "bench" / "dashboard-baseline.json"
 
 
 class TimedClient:
@@ -142,7 +145,7 @@ def measure_size(client: Any, info: dict[str, Any], repeats: int) -> dict[str, A
             service = StatsService(timed, k=5, clock=lambda: end)  # type: ignore[arg-type]
             for label, state in states.items():
                 log: list[tuple[str, float]] = []
-                ui_data.ask = _timed_ask(log)  # type: ignore[assignment]
+                ui_data.ask = _timed_ask(log)
                 timed.statements.clear()
                 began = time.perf_counter()
                 ui_data.load_dashboard(service, seed.SITE, state, city_geo=True)
@@ -158,7 +161,7 @@ def measure_size(client: Any, info: dict[str, Any], repeats: int) -> dict[str, A
                     name = part if seen[part] == 1 else f"{part}, previous period"
                     parts[label].setdefault(name, []).append(seconds)
     finally:
-        ui_data.ask = original  # type: ignore[assignment]
+        ui_data.ask = original
     return {**info, "scenarios": {label: {
         "p50_ms": percentile(loads[label], 0.5) * 1000,
         "p95_ms": percentile(loads[label], 0.95) * 1000,
@@ -212,29 +215,51 @@ def run_benchmark(quick: bool) -> dict[str, Any]:
     return spawn(NAME, *args, "--repeats", str(repeats), timeout=3600)
 
 
+def _baseline() -> dict[int, dict[str, Any]]:
+    """Stored baseline sizes by event count (empty if none is stored)."""
+    if not BASELINE.exists():
+        return {}
+    stored = json.loads(BASELINE.read_text())
+    return {s["counts"]["events"]: s for s in stored["sizes"]}
+
+
 def render(result: dict[str, Any]) -> list[str]:
-    """Tables: each load per size (p50/p95), then every part of the 30d load."""
+    """Tables: each load per size (p50/p95, before: schema 7), then every part of 30d."""
     sizes = result["sizes"]
-    head = " | ".join(f"{s['counts']['events'] / 1e6:.1f}M p50 | p95" for s in sizes)
+    before = _baseline()
+
+    def then(size: dict[str, Any], label: str, part: str | None = None) -> str:
+        old = before.get(size["counts"]["events"])
+        if old is None:
+            return "-"
+        timing = (old["scenarios"][label] if part is None
+                  else old["scenarios"][label]["parts"].get(part, {}))
+        return f"{timing['p50_ms']:,.0f}" if timing else "-"
+
+    head = " | ".join(f"{s['counts']['events'] / 1e6:.0f}M before p50 | p50 | p95"
+                      for s in sizes)
     lines = [", ".join(f"{s['counts']['events']:,} events ({s['counts']['sessions']:,} "
                        f"sessions, {s['counts']['rollup_daily']:,} rollup_daily rows, seeded "
                        f"in {s['seconds']:.0f} s)" for s in sizes)
              + f"; schema {sizes[-1]['schema']}, ClickHouse {result['clickhouse']} (chdb); "
-             f"{result['repeats']} loads each after a warm-up.", "",
+             f"{result['repeats']} loads each after a warm-up. *before*: the same loads at "
+             "schema 7 with the earlier planner (bench/dashboard-baseline.json).", "",
              f"| load (ms) | {head} | growth p50 | statements |",
-             "|---|" + "---:|---:|" * len(sizes) + "---:|---:|"]
+             "|---|" + "---:|---:|---:|" * len(sizes) + "---:|---:|"]
     for label in sizes[0]["scenarios"]:
-        cells = " | ".join(f"{s['scenarios'][label]['p50_ms']:,.0f} | "
+        cells = " | ".join(f"{then(s, label)} | {s['scenarios'][label]['p50_ms']:,.0f} | "
                            f"{s['scenarios'][label]['p95_ms']:,.0f}" for s in sizes)
         growth = sizes[-1]["scenarios"][label]["p50_ms"] / sizes[0]["scenarios"][label]["p50_ms"]
         lines.append(f"| {label} | {cells} | {growth:.1f}x | "
                      f"{sizes[-1]['scenarios'][label]['statements']:.0f} |")
     lines += ["", "Every part of the *30d* load (one `StatsService.run` each, probes "
-              "included), ms:", "", f"| part | {head} |", "|---|" + "---:|---:|" * len(sizes)]
+              "included), ms:", "", f"| part | {head} |",
+              "|---|" + "---:|---:|---:|" * len(sizes)]
     for part in sizes[-1]["scenarios"]["30d"]["parts"]:
         timings = [s["scenarios"]["30d"]["parts"].get(part, {}) for s in sizes]
-        cells = " | ".join(f"{t.get('p50_ms', 0):,.0f} | {t.get('p95_ms', 0):,.0f}"
-                           for t in timings)
+        cells = " | ".join(f"{then(s, '30d', part)} | {t.get('p50_ms', 0):,.0f} | "
+                           f"{t.get('p95_ms', 0):,.0f}" for s, t in zip(sizes, timings,
+                                                                      strict=True))
         lines.append(f"| {part} | {cells} |")
     if (path := plot(result)) is not None:
         lines += ["", f"![dashboard latency against data size]({path.name})"]
@@ -257,9 +282,12 @@ def plot(result: dict[str, Any]) -> Path | None:
                 label=f"{label}, p50")
         ax.plot(events, [s["scenarios"][label]["p95_ms"] for s in sizes], marker="x",
                 linestyle="--", label=f"{label}, p95")
-    for name, base in result.get("baseline", {}).items():
-        ax.plot([s["events"] for s in base], [s["p50_ms"] for s in base], marker="s",
-                color="grey", alpha=0.6, label=f"{name}, p50 before (schema 7)")
+    before = _baseline()
+    for label in sizes[0]["scenarios"]:
+        old = [(n, s["scenarios"][label]["p50_ms"]) for n, s in sorted(before.items())]
+        if old:
+            ax.plot(*zip(*old, strict=True), marker="s", color="grey", alpha=0.5,
+                    linestyle=":", label=f"{label}, p50 at schema 7")
     ax.axhline(500, color="red", linewidth=0.8, label="target: 500 ms p95 at 10M")
     ax.set(xscale="log", yscale="log", xlabel="events seeded (30 days)",
            ylabel="full dashboard load, ms", title="Dashboard latency against data size")
