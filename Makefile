@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= ./data
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint bench bench-full clean distclean
+.PHONY: help install run test audit lint bench bench-full clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,7 +23,11 @@ run: $(STAMP)  ## install, then serve the embedded mode on http://127.0.0.1:8000
 	$(BIN)/crumbless serve --host 127.0.0.1 --port 8000 --data-dir $(DATA_DIR)
 
 test: lint  ## install, ruff + mypy, then the whole test suite (starts a real Kafka broker)
-	$(BIN)/python -m pytest -q
+	@# the dependency audit needs PyPI's per-version JSON API (pypi.org itself); `make audit`
+	$(BIN)/python -m pytest -q -m "not audit"
+
+audit: $(STAMP)  ## pip-audit of constraints.txt against PyPI's vulnerability data
+	$(BIN)/python -m pytest -q -m audit tests/unit/test_dependency_audit.py
 
 lint:  $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .

@@ -18,11 +18,11 @@ from collector.ingest import (
     DROPPED_HEADER,
     Ingest,
     accepted_response,
-    error_response,
+    rejected_response,
     unavailable_response,
 )
 from collector.pipeline import Anonymiser
-from contract.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from contract.errors import BadRequest, PayloadTooLarge, StorageError, UnsupportedMediaType
 from contract.metrics import Metrics
 from contract.sites import Site
 from contract.transport import Transport
@@ -52,16 +52,18 @@ def collector_blueprint(*, config: CollectorConfig, anonymiser: Anonymiser,
                         site_for: Callable[[str], Site | None], transport: Transport,
                         metrics: Metrics,
                         umami_site: Callable[[str], Site | None] = lambda _: None,
-                        matomo_site: Callable[[int], Site | None] = lambda _: None) -> Blueprint:
+                        matomo_site: Callable[[int], Site | None] = lambda _: None,
+                        site_limit: Callable[[str], float] = lambda _: 0.0) -> Blueprint:
     """/api/event, and the Umami and Matomo compatibility endpoints, wired to their collaborators.
 
     `umami_site` and `matomo_site` find a site by its Umami website id or Matomo idsite
-    (in memory); all three endpoints share one `Ingest` path.
+    (in memory); all three endpoints share one `Ingest` path, which applies `site_limit`
+    (seconds to wait, 0.0 to go ahead) to each site.
     """
     bp = Blueprint("collector", __name__)
     ingest = Ingest(anonymiser=anonymiser, site_for=site_for, transport=transport,
                     metrics=metrics, trusted_proxies=config.trusted_proxies,
-                    proxy_header=config.proxy_header)
+                    proxy_header=config.proxy_header, site_limit=site_limit)
 
     @bp.route("/api/event", methods=["OPTIONS"])
     def preflight() -> Response:
@@ -74,9 +76,9 @@ def collector_blueprint(*, config: CollectorConfig, anonymiser: Anonymiser,
             beacon = parse_beacon(_body(), max_bytes=config.max_body_bytes)
             events = ingest.anonymise(beacon, ingest.sites_of(beacon), ingest.facts(request),
                                       dropped)
-        except BadRequest as exc:
-            metrics.inc("beacons_rejected", status=str(exc.status))
-            return _cors(error_response(exc.status, str(exc)))
+        except (BadRequest, StorageError) as exc:
+            metrics.inc("beacons_rejected", status=str(getattr(exc, "status", 503)))
+            return _cors(rejected_response(exc))
         unavailable = ingest.publish(events)
         if unavailable is not None:
             return _cors(unavailable_response(unavailable))

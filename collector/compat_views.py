@@ -23,8 +23,8 @@ from collector.compat_matomo import (
     site_id_of,
 )
 from collector.compat_umami import parse_umami, umami_fields
-from collector.ingest import Ingest, error_response, unavailable_response
-from contract.errors import BadRequest, PayloadTooLarge, UnknownSite
+from collector.ingest import Ingest, rejected_response, unavailable_response
+from contract.errors import BadRequest, PayloadTooLarge, StorageError, UnknownSite
 from contract.event import AnonymousEvent
 from contract.sites import Site
 
@@ -59,9 +59,9 @@ def register_compat(bp: Blueprint, *, ingest: Ingest, max_body_bytes: int,
     """Add the Umami and Matomo endpoints to the collector's blueprint."""
     bulk_bytes = max(max_body_bytes, MIN_BULK_BYTES)
 
-    def rejected(exc: BadRequest) -> Response:
-        ingest.metrics.inc("beacons_rejected", status=str(exc.status))
-        return error_response(exc.status, str(exc))
+    def rejected(exc: BadRequest | StorageError) -> Response:
+        ingest.metrics.inc("beacons_rejected", status=str(getattr(exc, "status", 503)))
+        return rejected_response(exc)
 
     def read_body(limit: int) -> bytes:
         if (request.content_length or 0) > limit:
@@ -85,7 +85,7 @@ def register_compat(bp: Blueprint, *, ingest: Ingest, max_body_bytes: int,
                 beacon = beacon_from_fields(umami_fields(umami, site))
                 events = ingest.anonymise(beacon, ingest.sites_of(beacon),
                                           ingest.facts(request))
-        except BadRequest as exc:
+        except (BadRequest, StorageError) as exc:
             return _umami_cors(rejected(exc))
         unavailable = ingest.publish(events)
         if unavailable is not None:
@@ -120,7 +120,7 @@ def register_compat(bp: Blueprint, *, ingest: Ingest, max_body_bytes: int,
                 raise PayloadTooLarge(f"body is over {max_body_bytes} bytes, the limit")
             hit = merge_params(query, params_of(body.decode("utf-8", "replace")))
             events = matomo_events(hit)
-        except BadRequest as exc:
+        except (BadRequest, StorageError) as exc:
             return _matomo_cors(rejected(exc))
         unavailable = ingest.publish(events)
         if unavailable is not None:

@@ -13,6 +13,7 @@ The raw IP and user agent live only in the `RequestFacts` of one request.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -21,7 +22,15 @@ from flask import Request, Response, jsonify
 from collector.anonymise import client_ip
 from collector.beacon import Beacon
 from collector.pipeline import Anonymiser, RequestFacts
-from contract.errors import DropEvent, SpoolFull, TransportError, UnknownSite
+from contract.errors import (
+    BadRequest,
+    DropEvent,
+    SpoolFull,
+    StorageError,
+    TooManyRequests,
+    TransportError,
+    UnknownSite,
+)
 from contract.event import AnonymousEvent
 from contract.metrics import Metrics
 from contract.sites import Site
@@ -45,7 +54,10 @@ class Ingest:
     def __init__(self, *, anonymiser: Anonymiser, site_for: Callable[[str], Site | None],
                  transport: Transport, metrics: Metrics,
                  trusted_proxies: tuple[str, ...],
-                 proxy_header: str = "x-forwarded-for") -> None:
+                 proxy_header: str = "x-forwarded-for",
+                 site_limit: Callable[[str], float] = lambda _domain: 0.0) -> None:
+        """`site_limit(domain)`: the per-site rate limit, seconds to wait or 0.0 to go ahead."""
+        self.site_limit = site_limit
         self.anonymiser = anonymiser
         self.site_for = site_for
         self.transport = transport
@@ -74,6 +86,11 @@ class Ingest:
             site = self.site_for(domain)
             if site is None:
                 raise UnknownSite(f"domain {domain} is not a registered site")
+            wait = self.site_limit(site.domain)
+            if wait > 0:
+                self.metrics.inc("rate_limited", scope="site")
+                raise TooManyRequests("rate limit: too many events for this site; retry later",
+                                      retry_after=wait)
             sites.append(site)
         return sites
 
@@ -133,6 +150,21 @@ def error_response(status: int, reason: str) -> Response:
     """A 4xx/5xx answer with one line of JSON: {"error": reason}."""
     response = jsonify(error=reason)
     response.status_code = status
+    return response
+
+
+def rejected_response(exc: BadRequest | StorageError) -> Response:
+    """The answer to a request refused before publishing: its 4xx, or 503 if storage failed.
+
+    A StorageError here comes from the site registry or the salt store (ClickHouse): the
+    client should retry, so it is a 503 with Retry-After, never a 500.
+    """
+    if isinstance(exc, StorageError):
+        log.error("site or salt lookup failed: %s", type(exc).__name__)
+        return unavailable_response(Unavailable("storage unavailable; retry later"))
+    response = error_response(exc.status, str(exc))
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return response
 
 

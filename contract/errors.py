@@ -5,7 +5,8 @@
     │   ├── UnknownSite       the beacon names a domain that is not registered (400)
     │   ├── PayloadTooLarge   the body is over the size limit (413)
     │   ├── UnsupportedMediaType  the Content-Type is not accepted (415)
-    │   └── BadQuery          a Stats API query names a bad field (400)
+    │   ├── BadQuery          a Stats API query names a bad field (400)
+    │   └── TooManyRequests   over a rate limit (429 + Retry-After)
     ├── DropEvent             the event is deliberately not counted (consent, bot): not an error
     ├── InvalidEvent          a decoded event breaks the contract (→ dead-letter, never a crash)
     ├── ConfigError           a setting has a bad value; names the setting and what is accepted
@@ -49,6 +50,16 @@ class BadQuery(BadRequest):
     """A Stats API query is malformed; the message names the bad field."""
 
     status = 400
+
+
+class TooManyRequests(BadRequest):
+    """Over a rate limit; `retry_after` is the seconds until the client may try again."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DropEvent(CrumblessError):

@@ -40,6 +40,28 @@ class Settings:
     port: int = field(default=8000, metadata=_meta("port to listen on", low=1, high=65535))
     threads: int = field(default=8, metadata=_meta("request threads of the server", low=1,
                                                    high=256))
+    max_connections: int = field(default=1000, metadata=_meta(
+        "open client connections the server holds at most; more wait in the listen backlog",
+        low=10, high=100_000))
+    client_timeout: int = field(default=10, metadata=_meta(
+        "seconds a connection may stay silent before it is closed", low=1, high=3600))
+    request_timeout: int = field(default=30, metadata=_meta(
+        "seconds a request's headers and body may take to arrive in full", low=1,
+        high=3600))
+    rate_limit_client: float = field(default=100.0, metadata=_meta(
+        "requests per second one client (hashed IP, memory only) may send; 0: no limit",
+        low=0, high=1_000_000))
+    rate_limit_client_burst: int = field(default=1000, metadata=_meta(
+        "requests one client may send at once before rate_limit_client applies", low=1,
+        high=10_000_000))
+    rate_limit_site: float = field(default=2000.0, metadata=_meta(
+        "events per second one site may send; 0: no limit", low=0, high=10_000_000))
+    rate_limit_site_burst: int = field(default=20_000, metadata=_meta(
+        "events one site may send at once before rate_limit_site applies", low=1,
+        high=100_000_000))
+    rate_limit_max_keys: int = field(default=100_000, metadata=_meta(
+        "clients and sites tracked for rate limits at most (least recent forgotten first)",
+        low=100, high=10_000_000))
     transport: str = field(default="local", metadata=_meta(
         "how collectors reach processors: local (embedded event log) or kafka",
         choices=("local", "kafka")))
@@ -104,6 +126,9 @@ class Settings:
     log_durability: str = field(default="fsync", metadata=_meta(
         "fsync: an acknowledged event survives a power loss; flush: survives a process crash",
         choices=("fsync", "flush")))
+    eventlog_roll_seconds: float = field(default=60.0, metadata=_meta(
+        "seconds after which an event log segment rolls, so processed events leave the "
+        "disk within about this long", low=0.1, high=3600))
     log_level: str = field(default="info", metadata=_meta(
         "what the server logs: debug adds a line per dropped event (site and reason only)",
         choices=("debug", "info", "warning", "error")))

@@ -1,19 +1,22 @@
 """Admin operations, reachable two ways with one interface.
 
 chdb lets one process hold a data directory, so while `crumbless serve` runs, the CLI
-talks to it over HTTP (`RemoteAdmin`, authenticated by the token in the 0600 file
-`server.json`); when nothing runs, the CLI opens the storage itself (`DirectAdmin`).
+talks to it over HTTP on the admin Unix socket in the data directory (`RemoteAdmin`: the
+socket is 0600 and the token in the 0600 file `server.json` is checked too); the admin API
+is never on the public listener. When nothing runs, the CLI opens the storage itself
+(`DirectAdmin`).
 """
 
 from __future__ import annotations
 
 import hmac
+import http.client
 import json
 import logging
+import math
 import os
-import urllib.error
+import socket
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -180,31 +183,57 @@ class DirectAdmin:
         return migrate(self.client, self.settings)
 
 
-class RemoteAdmin:
-    """Admin operations sent to a running `crumbless serve`."""
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix stream socket (the admin listener)."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self.url = url.rstrip("/")
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        """Connect to the socket file instead of a TCP address."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        self.sock = sock
+
+
+def unix_request(path: str, method: str, target: str, body: bytes | None = None,
+                 headers: dict[str, str] | None = None,
+                 timeout: float = 300) -> tuple[int, bytes]:
+    """One HTTP request over the Unix socket at `path`: (status, body); OSError if unreachable."""
+    conn = UnixHTTPConnection(path, timeout)
+    try:
+        conn.request(method, target, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+class RemoteAdmin:
+    """Admin operations sent to a running `crumbless serve` over its admin socket."""
+
+    def __init__(self, socket_path: str, token: str) -> None:
+        self.socket_path = socket_path
         self.token = token
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(  # noqa: S310 — our own loopback server's URL
-            self.url + path, data=data, method=method,
-            headers={"Authorization": f"Bearer {self.token}",
-                     "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
+            status, raw = unix_request(self.socket_path, method, path, data,
+                                       {"Authorization": f"Bearer {self.token}",
+                                        "Content-Type": "application/json"})
+        except OSError as exc:
+            raise StorageError(f"cannot reach the running server at {self.socket_path}: "
+                               f"{exc}") from exc
+        if status >= 400:
             try:
-                reason = json.loads(exc.read()).get("error", exc.reason)
-            except ValueError:
-                reason = exc.reason
-            raise BadRequest(str(reason)) from exc
-        except urllib.error.URLError as exc:
-            raise StorageError(f"cannot reach the running server at {self.url}: "
-                               f"{exc.reason}") from exc
+                reason = json.loads(raw).get("error", f"HTTP {status}")
+            except (ValueError, AttributeError):
+                reason = f"HTTP {status}"
+            raise BadRequest(str(reason))
+        return json.loads(raw or b"null")
 
     def list_sites(self) -> list[dict[str, Any]]:
         """Every registered site with its policy."""
@@ -278,12 +307,12 @@ class RemoteAdmin:
         return str(self._call("GET", f"/api/admin/privacy-notice?{query}")["notice"])
 
 
-def write_server_file(data_dir: Path, url: str, token: str) -> Path:
-    """Tell admin commands where the running server is (owner-readable only)."""
+def write_server_file(data_dir: Path, admin_socket: Path, token: str) -> Path:
+    """Tell admin commands where the running server's admin socket is (owner-only)."""
     path = data_dir / SERVER_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump({"url": url, "token": token, "pid": os.getpid()}, fh)
+        json.dump({"admin_socket": str(admin_socket), "token": token, "pid": os.getpid()}, fh)
     return path
 
 
@@ -292,10 +321,43 @@ def find_server(data_dir: Path) -> RemoteAdmin | None:
     path = data_dir / SERVER_FILE
     try:
         info = json.loads(path.read_text())
-        with urllib.request.urlopen(info["url"] + "/api/health", timeout=5):  # noqa: S310
-            return RemoteAdmin(info["url"], info["token"])
-    except (OSError, ValueError, KeyError):
+        status, _ = unix_request(info["admin_socket"], "GET", "/api/health", timeout=5)
+        return RemoteAdmin(info["admin_socket"], info["token"]) if status == 200 else None
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+NO_CONSENT_CHOICES = ("drop", "anonymous", "full")
+MAX_DRAIN_S = 600.0
+
+
+def site_policy(raw: dict[str, Any]) -> dict[str, Any]:
+    """The policy fields of an add-site body, type-checked; BadRequest names the field."""
+    policy: dict[str, Any] = {}
+    if raw.get("no_consent") is not None:
+        if raw["no_consent"] not in NO_CONSENT_CHOICES:
+            raise BadRequest(f"no_consent: expected one of {', '.join(NO_CONSENT_CHOICES)}")
+        policy["no_consent"] = raw["no_consent"]
+    for flag in ("store_truncated_ip", "city_geo"):
+        if raw.get(flag) is not None:
+            if not isinstance(raw[flag], bool):
+                raise BadRequest(f"{flag}: expected true or false")
+            policy[flag] = raw[flag]
+    return policy
+
+
+def drain_timeout(raw: str | None) -> float:
+    """The drain endpoint's `timeout` query parameter in seconds (default 30, 0 to 600)."""
+    if raw is None:
+        return 30.0
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise BadRequest(f"timeout: expected seconds as a number, 0 to {MAX_DRAIN_S:.0f}") \
+            from exc
+    if not math.isfinite(value) or not 0 <= value <= MAX_DRAIN_S:
+        raise BadRequest(f"timeout: expected seconds as a number, 0 to {MAX_DRAIN_S:.0f}")
+    return value
 
 
 def admin_blueprint(runtime: Any) -> Blueprint:
@@ -335,6 +397,7 @@ def admin_blueprint(runtime: Any) -> Blueprint:
     def add_site() -> Response:
         raw = body()
         policy = {k: raw[k] for k in SITE_OPTIONS if k in raw and raw[k] is not None}
+        policy.update(site_policy(raw))  # the typed fields, checked
         return jsonify(ops.add_site(str(raw.get("domain", "")), **policy))
 
     @bp.delete("/sites/<domain>")
@@ -356,7 +419,10 @@ def admin_blueprint(runtime: Any) -> Blueprint:
             days = int(str(raw.get("days")))
         except ValueError as exc:
             raise BadRequest("days must be an integer") from exc
-        return raw.get("site") or None, str(raw.get("tier", "")), days
+        site = raw.get("site") or None
+        if site is not None and not isinstance(site, str):
+            raise BadRequest("site: expected a domain as a string, or null for the default")
+        return site, str(raw.get("tier", "")), days
 
     @bp.get("/retention")
     def retention_show() -> Response:
@@ -413,7 +479,7 @@ def admin_blueprint(runtime: Any) -> Blueprint:
 
     @bp.post("/drain")
     def drain() -> Response:
-        done = runtime.processor.drain(timeout=float(request.args.get("timeout", "30")))
+        done = runtime.processor.drain(timeout=drain_timeout(request.args.get("timeout")))
         return jsonify(drained=done, committed=runtime.processor.committed)
 
     return bp

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,9 @@ from collector.tracker import tracker_blueprint
 from contract.metrics import Metrics
 from contract.settings import Settings
 from contract.transports.kafka import KafkaTransport
-from crumbless.app import base_app, collector_config
+from crumbless.app import EdgeLimits, base_app, collector_config, site_gate
 from crumbless.runtime import Clock, ensure_private_dir, utc_now
+from crumbless.server import Served
 from dashboards.api import stats_blueprint
 from dashboards.noise import DpPolicy
 from dashboards.stats import StatsService
@@ -59,10 +59,12 @@ class CollectorRuntime:
 
     def app(self) -> Flask:
         """The collector's WSGI app."""
-        app = base_app(self.metrics, lambda: {"spool_backlog": self.transport.backlog})
+        limits = EdgeLimits.from_settings(self.settings)
+        app = base_app(self.metrics, lambda: {"spool_backlog": self.transport.backlog}, limits)
         app.register_blueprint(collector_blueprint(
             config=collector_config(self.settings), anonymiser=self.edge.anonymiser,
             site_for=self.sites.get, transport=self.transport, metrics=self.metrics,
+            site_limit=site_gate(limits),
             umami_site=self.sites.by_umami_id, matomo_site=self.sites.by_matomo_id))
         app.register_blueprint(tracker_blueprint())
         return app
@@ -73,13 +75,13 @@ class CollectorRuntime:
         self.edge.close()
 
 
-def collector_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
-    """Factory for `crumbless collector`."""
+def collector_app(settings: Settings) -> Served:
+    """Factory for `crumbless collector` (no admin API: sites are managed through storage)."""
     runtime = CollectorRuntime(settings)
-    return runtime.app(), runtime.close
+    return Served(public=runtime.app(), close=runtime.close)
 
 
-def dashboard_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
+def dashboard_app(settings: Settings) -> Served:
     """Factory for `crumbless dashboard`: the Stats API and the web UI over ClickHouse."""
     from crumbless.webui import register_ui
 
@@ -87,14 +89,14 @@ def dashboard_app(settings: Settings) -> tuple[Flask, Callable[[], None]]:
     metrics = Metrics()
     sites = SiteRegistry(client)
     keys = ApiKeys(client, sites)
-    app = base_app(metrics, lambda: {})
+    app = base_app(metrics, lambda: {}, EdgeLimits.from_settings(settings))
     stats = StatsService(client, k=settings.k_anonymity, clock=utc_now,
                          dp_sites=frozenset(settings.dp_sites),
                          dp_policy=DpPolicy(settings.dp_query_epsilon, settings.dp_budget))
     app.register_blueprint(stats_blueprint(stats, authorize=keys.authorize))
     register_ui(app, client=client, settings=settings, stats=stats, sites=sites,
                 retention=RetentionStore(client, settings, sites.domains), clock=utc_now)
-    return app, lambda: None
+    return Served(public=app, close=lambda: None)
 
 
 def build_processor(settings: Settings, *, client: Client | None = None,

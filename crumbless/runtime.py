@@ -63,7 +63,8 @@ class Runtime:
                                 clock)
         self.event_log = EventLog(ensure_private_dir(data / "eventlog"),
                                   fsync=settings.log_durability == "fsync",
-                                  max_bytes=settings.spool_max_bytes)
+                                  max_bytes=settings.spool_max_bytes,
+                                  roll_seconds=settings.eventlog_roll_seconds)
         self.transport = LocalTransport(self.event_log)
         self.processor = LogProcessor(
             log=self.event_log, sink=ClickHouseSink(self.client, self.retention.keep_for),

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -24,6 +25,32 @@ from dashboards.stats import StatsService
 log = logging.getLogger(__name__)
 
 MAX_QUERY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
+
+
+def check_json(value: Any) -> None:
+    """BadQuery unless `value` nests at most MAX_JSON_DEPTH deep and every string is UTF-8.
+
+    A lone surrogate (JSON allows "\\ud800") cannot be encoded for ClickHouse; deep
+    nesting would exhaust the parser's recursion. The message names the field's path.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, "body", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadQuery(f"{path}: nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadQuery(f"{path}: not valid Unicode (a lone surrogate)") from None
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(item))
+        elif isinstance(item, dict):
+            for key, v in item.items():
+                name = key if key.isidentifier() else "?"
+                stack.append((key, f"{path}: a key", depth + 1))
+                stack.append((v, name if path == "body" else f"{path}.{name}", depth + 1))
 
 # authorize(api_key, site_id): True = allowed; False = a valid key without access to this
 # site (403); None = no such key (401). A callable returning only bools gets 403 for both.
@@ -59,8 +86,14 @@ def stats_blueprint(service: StatsService, *, authorize: Authorize) -> Blueprint
             body = json.loads(raw or b"null")
         except (ValueError, UnicodeDecodeError):
             return _error(400, "body: not valid JSON")
+        except RecursionError:
+            return _error(400, f"body: nested deeper than {MAX_JSON_DEPTH} levels")
         if not isinstance(body, dict):
             return _error(400, "body: expected a JSON object")
+        try:
+            check_json(body)
+        except BadQuery as exc:
+            return _error(400, str(exc))
         site_id = body.get("site_id")
         if not isinstance(site_id, str) or not site_id.strip():
             return _error(400, "site_id: required, the site's domain as a string")

@@ -351,18 +351,27 @@ def _midnight(day: dt.date, timezone: str = "UTC") -> dt.datetime:
     return local.astimezone(dt.UTC)
 
 
+# ClickHouse's DateTime holds 1970-01-01 to 2106-02-07; a range outside is a client error.
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2105, 12, 31)
+
+
 def _date_or_datetime(text: str, field: str, timezone: str = "UTC") -> dt.date:
     try:
         if len(text) == 10:
-            return dt.date.fromisoformat(text)
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
+            day = dt.date.fromisoformat(text)
+        else:
+            moment = dt.datetime.fromisoformat(text)
+            # A datetime without an offset is read in the site's zone, like the API's days.
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zone(timezone))
+            moment = moment.astimezone(dt.UTC)  # OverflowError near year 1 or 9999
+            day = moment.date()
+    except (ValueError, OverflowError):
         raise BadQuery(f"{field}: {text[:40]!r} is not an ISO date (YYYY-MM-DD) "
-                       "or datetime") from None
-    # A datetime without an offset is read in the site's zone, like the API's days.
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone(timezone))
-    return moment.astimezone(dt.UTC)
+                       f"or datetime between {FIRST_DAY} and {LAST_DAY}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadQuery(f"{field}: {text[:40]!r} is outside {FIRST_DAY} to {LAST_DAY}")
+    return moment if len(text) != 10 else day
 
 
 def _list(value: Any, field: str) -> list[Any]:

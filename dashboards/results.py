@@ -9,6 +9,12 @@ withheld when its visitors are under k, zero included — "withheld" then never 
 "nobody" from "a few". How many rows were withheld is not reported (it would answer
 guesses: docs/privacy.md, "No oracles"). With k = 1 nothing is withheld and an aggregate
 over no data answers zeros, as Plausible does.
+
+Complementary suppression: the rows of a breakdown add up to (about) the total of the
+same query without the dimension, so "total minus the rows shown" would give the
+withheld rows' visitors. When those come to 1..k-1, the smallest released rows are
+withheld as well, until the withheld group holds at least k visitors (or nothing is
+left to release): the difference then never isolates fewer than k.
 """
 
 from __future__ import annotations
@@ -64,6 +70,28 @@ def suppress(rows: list[Row], *, k: int) -> tuple[list[Row], int]:
         return rows, 0
     kept = [row for row in rows if row.get("visitors") >= k]
     return kept, len(rows) - len(kept)
+
+
+def complement(rows: list[Row], kept: list[Row], *, k: int) -> list[Row]:
+    """Also withhold the smallest kept rows until the withheld ones hold 0 or >= k visitors.
+
+    `rows` are all the rows measured, `kept` those that survived suppression. The sum of
+    the withheld rows' visitors is what "total minus the rows shown" reveals (exactly so
+    for a dimension that splits visitors, such as browser or country).
+    """
+    if k <= 1:
+        return kept
+    released = {row.dimensions for row in kept}
+    hidden = sum(row.get("visitors") for row in rows if row.dimensions not in released)
+    if hidden == 0 or hidden >= k:
+        return kept
+    extra: set[tuple[str, ...]] = set()
+    for row in sorted(kept, key=lambda r: (r.get("visitors"), r.dimensions)):
+        if hidden >= k:
+            break
+        extra.add(row.dimensions)
+        hidden += row.get("visitors")
+    return [row for row in kept if row.dimensions not in extra]
 
 
 def non_time_key(query: StatsQuery, dimensions: tuple[str, ...]) -> tuple[str, ...]:
@@ -227,6 +255,8 @@ def build_answer(query: StatsQuery, rows: list[Row], *, k: int, context: Context
     kept, _ = suppress(rows, k=k)
     if withheld:
         kept = [row for row in kept if non_time_key(query, row.dimensions) not in withheld]
+    if query.dimensions:
+        kept = complement(rows, kept, k=k)
     if (k <= 1 and query.comparison is not None and len(query.dimensions) == 1
             and query.dimensions[0] in TIME_DIMENSIONS):
         # Plausible: a compared time series has a row per bucket, zeros where nothing was.

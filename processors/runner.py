@@ -107,6 +107,8 @@ class LogProcessor:
                     return
             elif self._stop.is_set():
                 return
+            else:  # idle: let the log roll and delete a segment that holds only processed data
+                self.log.delete_before(self.committed)
 
     def _gather(self) -> list[Record]:
         """Wait for the first record, then up to batch_interval for a full batch."""

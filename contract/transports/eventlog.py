@@ -4,7 +4,11 @@ Records are framed as [length u32][crc32 u32][payload] in segment files named by
 first offset. `append` returns once the record is durable (fsync with group commit, or
 flush-to-OS in "flush" mode); readers see only durable records. A torn tail left by a
 crash is cut on open: it was never acknowledged. Segments wholly below the committed
-offset are deleted, so processed events do not linger on disk.
+offset are deleted, so processed events do not linger on disk: a segment rolls when it
+reaches `segment_bytes` or, once it holds records, after `roll_seconds` — on the next
+append, or on the next `delete_before` that finds every record committed (the processor
+calls it when idle too). A processed record therefore leaves the disk at most
+`roll_seconds` after it was committed. Files are created 0600.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,6 +31,11 @@ MAX_RECORD = 16 * 1024 * 1024
 
 def _segment_name(base: int) -> str:
     return f"{base:020d}.log"
+
+
+def _create(path: Path) -> BinaryIO:
+    """Open a segment for appending, created owner-readable only (0600)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
 
 
 def _scan(path: Path) -> tuple[int, int]:
@@ -50,11 +61,14 @@ class EventLog:
     """One writer, any number of readers, in one process."""
 
     def __init__(self, directory: Path, *, fsync: bool = True, max_bytes: int = 1 << 30,
-                 segment_bytes: int = 64 << 20) -> None:
+                 segment_bytes: int = 64 << 20, roll_seconds: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = directory
         self.fsync = fsync
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
+        self.roll_seconds = roll_seconds
+        self._clock = clock
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
@@ -62,7 +76,7 @@ class EventLog:
         self._segments: list[int] = sorted(int(p.stem) for p in directory.glob("*.log"))
         if not self._segments:
             self._segments = [0]
-            (directory / _segment_name(0)).touch()
+            _create(directory / _segment_name(0)).close()
         last = self._segments[-1]
         count, valid = _scan(directory / _segment_name(last))
         with (directory / _segment_name(last)).open("r+b") as fh:
@@ -70,7 +84,8 @@ class EventLog:
         self._next = last + count
         self._durable = self._next
         self._bytes = sum((directory / _segment_name(b)).stat().st_size for b in self._segments)
-        self._file: BinaryIO = (directory / _segment_name(last)).open("ab")
+        self._file: BinaryIO = _create(directory / _segment_name(last))
+        self._born = clock()  # when the active segment got its first record (or was opened)
         self._closed = False
         self._cursor: tuple[int, int, int] = (-1, 0, 0)  # (segment base, offset, byte pos)
 
@@ -103,8 +118,12 @@ class EventLog:
             if self._bytes + len(frame) > self.max_bytes:
                 raise SpoolFull(f"event log at {self.directory} holds {self._bytes} bytes; "
                                 f"limit {self.max_bytes}")
-            if self._file.tell() + len(frame) > self.segment_bytes and self._file.tell() > 0:
+            size = self._file.tell()
+            if size > 0 and (size + len(frame) > self.segment_bytes
+                             or self._clock() - self._born >= self.roll_seconds):
                 self._roll()
+            if self._file.tell() == 0:
+                self._born = self._clock()
             try:
                 self._file.write(frame)
                 self._file.flush()
@@ -126,7 +145,8 @@ class EventLog:
         os.fsync(self._file.fileno())
         self._file.close()
         self._segments.append(self._next)
-        self._file = (self.directory / _segment_name(self._next)).open("ab")
+        self._file = _create(self.directory / _segment_name(self._next))
+        self._born = self._clock()
         self._sync_dir()
 
     def _sync_dir(self) -> None:
@@ -189,9 +209,17 @@ class EventLog:
         return records
 
     def delete_before(self, offset: int) -> int:
-        """Delete whole segments whose records are all below `offset`; return how many."""
+        """Delete whole segments whose records are all below `offset`; return how many.
+
+        When every record is below `offset` and the active segment is `roll_seconds` old,
+        it is rolled first, so processed records do not wait for the next append.
+        """
         removed = 0
         with self._lock:
+            if (not self._closed and offset >= self._next and self._durable >= self._next
+                    and self._file.tell() > 0
+                    and self._clock() - self._born >= self.roll_seconds):
+                self._roll()
             while len(self._segments) > 1 and self._segments[1] <= offset:
                 path = self.directory / _segment_name(self._segments.pop(0))
                 self._bytes -= path.stat().st_size

@@ -49,22 +49,27 @@ class Server:
 
     FAST = {"CRUMBLESS_BATCH_INTERVAL": "0.1", "CRUMBLESS_K_ANONYMITY": "1"}
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.data_dir = data_dir
         self.env = self.FAST if env is None else env
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.url = f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
+        # Every line the server writes goes to a file (a pipe nobody reads could fill up).
+        self.log_path = data_dir.parent / f"serve-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {**os.environ, **self.env}
-        self.proc = subprocess.Popen(
-            [*CLI, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [*CLI, "serve", "--host", self.host, "--port", str(self.port), "--data-dir",
+                 str(self.data_dir)], stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited: {self.proc.stdout.read().decode()}")  # type: ignore[union-attr]
+                raise AssertionError(f"serve exited: {self.log_path.read_text()[-3000:]}")
             try:
                 with urllib.request.urlopen(self.url + "/api/health", timeout=2):
                     if (self.data_dir / "server.json").exists():

@@ -1,4 +1,4 @@
-"""`crumbless serve` as a user runs it: a real gunicorn process, the CLI beside it, SIGTERM."""
+"""`crumbless serve` as a user runs it: a real server process, the CLI beside it, SIGTERM."""
 
 from __future__ import annotations
 

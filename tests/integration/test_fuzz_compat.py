@@ -32,7 +32,7 @@ def as_query(doc: Any) -> str:
 
 
 def test_no_umami_or_matomo_request_gets_a_500(make_runtime: Any) -> None:
-    runtime = make_runtime(k_anonymity=1)
+    runtime = make_runtime(k_anonymity=1, rate_limit_client=0)  # parsers, not limits
     runtime.sites.add("example.com", no_consent="full", umami_website_id=WEBSITE,
                       matomo_site_id=7)
     client = create_app(runtime).test_client()

@@ -58,7 +58,7 @@ def bodies(seed: dict[str, Any], rng: random.Random, n: int) -> list[bytes]:
 
 
 def test_no_beacon_or_query_gets_a_500(make_runtime: Any) -> None:
-    runtime = make_runtime(k_anonymity=1)
+    runtime = make_runtime(k_anonymity=1, rate_limit_client=0)  # parsers, not limits
     runtime.sites.add("example.com", no_consent="full")
     key = runtime.keys.create("example.com")
     client = create_app(runtime).test_client()
@@ -85,7 +85,7 @@ def test_no_beacon_or_query_gets_a_500(make_runtime: Any) -> None:
 
 def test_a_filter_whose_dimension_is_not_a_string_is_a_400(make_runtime: Any) -> None:
     """Found by the fuzzer: a list as filter dimension once crashed the parser (500)."""
-    runtime = make_runtime()
+    runtime = make_runtime(rate_limit_client=0)  # parsers, not limits
     runtime.sites.add("example.com")
     key = runtime.keys.create("example.com")
     client = create_app(runtime).test_client()

@@ -82,3 +82,57 @@ def test_readers_wait_for_new_records(tmp_path: Path) -> None:
     assert not log.wait_for(0, timeout=0.01)
     threading.Timer(0.05, lambda: log.append(b"late")).start()
     assert log.wait_for(0, timeout=5)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_processed_records_leave_the_disk_once_the_segment_is_roll_seconds_old(
+        tmp_path: Path) -> None:
+    """Without new appends the active segment still rolls and its processed records go."""
+    clock = FakeClock()
+    log = EventLog(tmp_path, roll_seconds=60, clock=clock)
+    for i in range(3):
+        log.append(b"visitor-path-%d" % i)
+    assert log.delete_before(3) == 0  # all processed, but the segment is young
+    clock.now += 59
+    assert log.delete_before(3) == 0
+    clock.now += 1
+    assert log.delete_before(3) == 1
+    assert b"visitor-path" not in b"".join(p.read_bytes() for p in tmp_path.glob("*.log"))
+    assert log.append(b"next") == 3 and [r.value for r in log.read(3, 5)] == [b"next"]
+
+
+def test_a_busy_log_rolls_by_age_as_well_as_size(tmp_path: Path) -> None:
+    clock = FakeClock()
+    log = EventLog(tmp_path, roll_seconds=10, clock=clock)
+    log.append(b"a")
+    clock.now += 11
+    log.append(b"b")  # the first segment is 11 s old: b starts a new one
+    assert log.delete_before(1) == 1
+    assert [r.value for r in log.read(1, 5)] == [b"b"]
+
+
+def test_unprocessed_records_are_never_rolled_away(tmp_path: Path) -> None:
+    clock = FakeClock()
+    log = EventLog(tmp_path, roll_seconds=1, clock=clock)
+    log.append(b"a")
+    log.append(b"b")
+    clock.now += 100
+    assert log.delete_before(1) == 0  # b is not processed: its segment stays
+    assert [r.value for r in log.read(1, 5)] == [b"b"]
+
+
+def test_segment_files_are_owner_only(tmp_path: Path) -> None:
+    clock = FakeClock()
+    log = EventLog(tmp_path, roll_seconds=1, clock=clock)
+    log.append(b"a")
+    clock.now += 2
+    log.append(b"b")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.glob("*.log")}
+    assert len(modes) == 2 and set(modes.values()) == {0o600}, modes

@@ -382,19 +382,23 @@ def test_suppression_happens_before_ordering_total_rows_and_pagination() -> None
                   pagination={"limit": 2, "offset": 0})
     data = rows(("DE", 9), ("FR", 1), ("US", 2), ("PL", 6), ("IT", 5))
     results, meta = build_answer(query, data, k=5)
-    assert results == [{"metrics": [50], "dimensions": ["IT"]},
-                       {"metrics": [60], "dimensions": ["PL"]}]
-    assert meta == {"k": 5, "total_rows": 3}  # no count of withheld rows: docs/privacy.md
+    # FR and US (3 visitors together) are withheld, and IT with them (complementary
+    # suppression: the total minus the rows shown must not isolate fewer than k)
+    assert results == [{"metrics": [60], "dimensions": ["PL"]},
+                       {"metrics": [90], "dimensions": ["DE"]}]
+    assert meta == {"k": 5, "total_rows": 2}  # no count of withheld rows: docs/privacy.md
     later = parse(metrics=["pageviews"], dimensions=["visit:country"],
-                  order_by=[["pageviews", "asc"]], pagination={"limit": 10, "offset": 2})
+                  order_by=[["pageviews", "asc"]], pagination={"limit": 10, "offset": 1})
     assert build_answer(later, data, k=5)[0] == [{"metrics": [90], "dimensions": ["DE"]}]
 
 
 def test_time_series_and_totals_withhold_small_buckets_too() -> None:
     query = parse(dimensions=["time:day"])
-    data = [Row(("2024-03-09",), {"visitors": 1}), Row(("2024-03-10",), {"visitors": 5})]
+    data = [Row(("2024-03-09",), {"visitors": 1}), Row(("2024-03-10",), {"visitors": 5}),
+            Row(("2024-03-11",), {"visitors": 6}), Row(("2024-03-12",), {"visitors": 4})]
     results, _ = build_answer(query, data, k=5)
-    assert results == [{"metrics": [5], "dimensions": ["2024-03-10"]}]
+    assert results == [{"metrics": [5], "dimensions": ["2024-03-10"]},
+                       {"metrics": [6], "dimensions": ["2024-03-11"]}]
     assert build_answer(parse(), [Row((), {"visitors": 4})], k=5)[0] == []
 
 
@@ -445,3 +449,18 @@ def test_ranges_snap_to_whole_hours_of_the_sites_zone() -> None:
                        dt.datetime(2024, 3, 10, 9, 41, tzinfo=utc), "Europe/Berlin")
     assert snap_to_hours(berlin).timezone == "Europe/Berlin"
     assert snap_to_hours(berlin).start == dt.datetime(2024, 3, 10, 9, 0, tzinfo=utc)
+
+
+def test_total_minus_the_rows_shown_never_isolates_fewer_than_k() -> None:
+    """Browsers 6 + 5 shown of 15 with a 4-visitor row withheld: the 5-visitor row goes too,
+    so the difference covers 9 visitors, not 4 (complementary suppression)."""
+    from dashboards.results import Row, complement, suppress
+
+    rows = [Row(("Chrome",), {"visitors": 6}), Row(("Safari",), {"visitors": 5}),
+            Row(("Firefox",), {"visitors": 4})]
+    kept, _ = suppress(rows, k=5)
+    assert [r.dimensions for r in complement(rows, kept, k=5)] == [("Chrome",)]
+    enough = [*rows[:2], Row(("Firefox",), {"visitors": 4}), Row(("Edge",), {"visitors": 3})]
+    kept, _ = suppress(enough, k=5)  # 7 withheld already: nothing more to hide
+    assert [r.dimensions for r in complement(enough, kept, k=5)] == [("Chrome",), ("Safari",)]
+    assert complement(rows, rows, k=1) == rows

@@ -1,8 +1,10 @@
 """The dashboard as a marketer uses it, in a real headless Chromium against `crumbless serve`.
 
 Traffic (all today, through /api/event): 6 visitors from Google on /pricing, 5 direct
-visitors on a page whose path is an HTML payload, and 1 visitor on /only-one. With k = 5,
-the payload page is shown (as text, never run) and /only-one is never shown anywhere.
+visitors on a page whose path is an HTML payload, 1 visitor on /only-one and 4 on /few.
+With k = 5, the payload page is shown (as text, never run) and /only-one and /few are
+never shown anywhere (together they hold 5 visitors, so "total minus the rows shown"
+isolates no fewer than k and the payload row need not be withheld with them).
 Screenshots: tests/e2e/ui/artifacts/ (gitignored).
 """
 
@@ -45,6 +47,8 @@ def _seed(serve: Serve) -> None:
     for i in range(6, 11):
         _beacon(serve, PAYLOAD, i)
     _beacon(serve, "/only-one", 11)
+    for i in range(12, 16):
+        _beacon(serve, "/few", i)
     serve.cli("wait", "--timeout", "60")
 
 
@@ -73,7 +77,7 @@ def test_marketer_journey_in_chromium(browser: Any, serve: Serve, artifacts: Pat
     assert page.get_by_role("link", name="other.example").count() == 0
     page.get_by_role("link", name="shop.example").click()
     page.wait_for_load_state()
-    assert _stat(page, "visitors") == "12" and _stat(page, "pageviews") == "12"
+    assert _stat(page, "visitors") == "16" and _stat(page, "pageviews") == "16"
     assert page.locator("#chart svg").count() == 1
     pages_panel = page.locator("#panel-pages")
     assert PAYLOAD in pages_panel.inner_text()  # shown as text …
@@ -85,7 +89,7 @@ def test_marketer_journey_in_chromium(browser: Any, serve: Serve, artifacts: Pat
     page.select_option("#period", "7d")  # submits itself: the range lives in the URL
     page.wait_for_url(re.compile(r"period=7d"))
     assert page.locator("#period").input_value() == "7d"
-    assert _stat(page, "visitors") == "12"
+    assert _stat(page, "visitors") == "16"
     assert "Last 7 days" in page.locator("#period option:checked").inner_text()
 
     page.locator("#panel-sources").get_by_role("link", name="Google").click()
@@ -99,7 +103,7 @@ def test_marketer_journey_in_chromium(browser: Any, serve: Serve, artifacts: Pat
 
     page.get_by_role("link", name=re.compile("Remove filter")).click()
     page.wait_for_load_state()
-    assert page.locator(".chip").count() == 0 and _stat(page, "visitors") == "12"
+    assert page.locator(".chip").count() == 0 and _stat(page, "visitors") == "16"
 
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Export CSV (all panels)").click()
@@ -127,7 +131,7 @@ def test_marketer_journey_in_chromium(browser: Any, serve: Serve, artifacts: Pat
     shared.get_by_role("button", name="Open").click()
     shared.wait_for_load_state()
     assert "shared, read-only" in shared.inner_text("body")
-    assert _stat(shared, "visitors") == "12"
+    assert _stat(shared, "visitors") == "16"
     assert shared.get_by_role("link", name="Shared links").count() == 0
     assert "/only-one" not in shared.content()
     shared.screenshot(path=str(artifacts / "03-shared-link-phone.png"), full_page=True)
