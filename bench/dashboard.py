@@ -236,7 +236,7 @@ def render(result: dict[str, Any]) -> list[str]:
                   else old["scenarios"][label]["parts"].get(part, {}))
         return f"{timing['p50_ms']:,.0f}" if timing else "-"
 
-    head = " | ".join(f"{s['counts']['events'] / 1e6:.0f}M before p50 | p50 | p95"
+    head = " | ".join(f"{s['counts']['events'] / 1e6:.1f}M before p50 | p50 | p95"
                       for s in sizes)
     lines = [", ".join(f"{s['counts']['events']:,} events ({s['counts']['sessions']:,} "
                        f"sessions, {s['counts']['rollup_daily']:,} rollup_daily rows, seeded "
