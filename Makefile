@@ -6,7 +6,7 @@ DATA_DIR ?= ./data
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test audit lint bench clean distclean
+.PHONY: help install run test audit lint bench bench-full clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,7 +34,10 @@ lint:  $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy contract collector processors sinks dashboards crumbless
 
-bench: $(STAMP)  ## run the benchmarks in bench/ (numbers go to docs/benchmarks.md)
+bench: $(STAMP)  ## the quick benchmark profile, a few minutes (numbers go to docs/benchmarks.md)
+	$(BIN)/python -m bench --quick
+
+bench-full: $(STAMP)  ## every benchmark at full size (dashboard at 1M and 10M events: ~15 min)
 	$(BIN)/python -m bench
 
 clean:  ## remove the virtualenv and tool caches (not the data directory)

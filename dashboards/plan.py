@@ -433,8 +433,14 @@ def _events_statement(query: StatsQuery, measures: tuple[str, ...], goals: GoalS
              "revenue_count": f"countIf(revenue_amount IS NOT NULL AND {in_currency})"}
     where = _events_where(query, params)
     select = [*dims, *(f"{exprs[m]} AS m_{m}" for m in measures)]
+    # By goal and no pageview goal configured: page views convert on nothing, so they are
+    # left out up front, which the sorting key (site, day, name, ts) turns into skipped
+    # granules (~90 % of a site's events are page views). The answer is the same.
+    names = ("name NOT IN ('" + "', '".join(NOT_GOALS) + "')"
+             if "event:goal" in query.dimensions and not goals.sql_parameters()["page_goal_names"]
+             else "name != 'engagement'")
     sql = (f"SELECT {', '.join(select)}\nFROM events\nWHERE site = {{site:String}}"
-           f" AND ts >= {{start:{TS}}} AND ts < {{stop:{TS}}}\n  AND name != 'engagement'"
+           f" AND ts >= {{start:{TS}}} AND ts < {{stop:{TS}}}\n  AND {names}"
            f" AND {where}{_group_by(query)}")
     return Statement(sql, params.values, measures)
 

@@ -9,8 +9,9 @@ Tables (all event data expires by TTL):
                 and +1 of the new one, so sums over `sign` are exact at any time
 - rollup_hourly AggregatingMergeTree fed by two materialized views (events, sessions);
                 keep_days (max) carries the site's rollup retention into the TTL
-- rollup_daily  AggregatingMergeTree keyed by (site, day, dim, value): one row per
-                dimension value per day (dim '' is the site total), fed the same way
+- rollup_daily  AggregatingMergeTree keyed by (site, dim, day, value) since schema 8
+                (schema 1: (site, day, dim, value)): one row per dimension value per UTC
+                day (dim '' is the site total), fed the same way
 - sites, api_keys, schema_migrations: configuration, no event data
 - users, site_roles, ui_sessions, shared_links: dashboard access (migration 7)
 - salts          the distributed mode's daily salts (destroyed by the rotation; TTL 2 days
@@ -33,6 +34,8 @@ from contract.settings import Settings
 from sinks.client import command, run
 
 DEDUP = "non_replicated_deduplication_window = 10000"
+# Engagement events measure a page view already counted: the event views skip them (schema 3).
+ENGAGEMENT_OUT = "WHERE name != 'engagement'"
 
 # Dimensions kept in rollup_daily: (dimension name, column in events, column in sessions).
 # A None column means that table does not feed the dimension. The visit attributes come
@@ -80,6 +83,19 @@ def _keep_columns(s: Settings, own_days: int) -> str:
             f"id_keep_days UInt16 DEFAULT {ids}")
 
 
+def _rollup_daily_table(name: str, s: Settings, order: str) -> str:
+    """rollup_daily's DDL (`order`: its sorting key; schema 1 had day before dim)."""
+    return f"""CREATE TABLE IF NOT EXISTS {name} (
+    site LowCardinality(String), day Date, dim LowCardinality(String), value String,
+    {ROLLUP_METRICS},
+    keep_days SimpleAggregateFunction(max, UInt16) DEFAULT {s.daily_ttl_days}
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY ({order})
+TTL day + toIntervalDay(keep_days)
+SETTINGS {DEDUP}"""
+
+
 def _hourly_events_view(where: str) -> str:
     return f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hourly_events_mv TO rollup_hourly AS
 SELECT site, toStartOfHour(ts) AS hour,
@@ -96,6 +112,19 @@ SELECT site, toDate(ts) AS day, d.1 AS dim, d.2 AS value,
        toUInt64(countIf(name = 'pageview')) AS pageviews, toUInt64(count()) AS events,
        max(daily_keep_days) AS keep_days
 FROM events ARRAY JOIN {_dims_array(1)} AS d {where}
+GROUP BY site, day, dim, value"""
+
+
+def _daily_sessions_view() -> str:
+    return f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_daily_sessions_mv TO rollup_daily AS
+SELECT site, toDate(start) AS day, d.1 AS dim, d.2 AS value,
+       -- exit_page changes within a visit: a superseded +1 row would add its visitor to
+       -- an exit page the visit no longer ends on, so exit-page visitors come from raw.
+       uniqIfState(visitor_id, sign > 0 AND d.1 != 'visit:exit_page') AS visitors,
+       toInt64(sum(sign)) AS visits, toInt64(sum(sign * is_bounce)) AS bounces,
+       toInt64(sum(sign * duration)) AS duration,
+       toInt64(sum(sign * pageviews)) AS visit_pageviews, max(daily_keep_days) AS keep_days
+FROM sessions ARRAY JOIN {_dims_array(2)} AS d
 GROUP BY site, day, dim, value"""
 
 
@@ -138,15 +167,7 @@ PARTITION BY toYYYYMM(hour)
 ORDER BY (site, hour)
 TTL hour + toIntervalDay(keep_days)
 SETTINGS {DEDUP}""",
-        f"""CREATE TABLE IF NOT EXISTS rollup_daily (
-    site LowCardinality(String), day Date, dim LowCardinality(String), value String,
-    {ROLLUP_METRICS},
-    keep_days SimpleAggregateFunction(max, UInt16) DEFAULT {s.daily_ttl_days}
-) ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(day)
-ORDER BY (site, day, dim, value)
-TTL day + toIntervalDay(keep_days)
-SETTINGS {DEDUP}""",
+        _rollup_daily_table("rollup_daily", s, "site, day, dim, value"),
         _hourly_events_view(""),
         """CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hourly_sessions_mv TO rollup_hourly AS
 SELECT site, toStartOfHour(start) AS hour,
@@ -155,16 +176,7 @@ SELECT site, toStartOfHour(start) AS hour,
        toInt64(sum(sign * pageviews)) AS visit_pageviews, max(hourly_keep_days) AS keep_days
 FROM sessions GROUP BY site, hour""",
         _daily_events_view(""),
-        f"""CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_daily_sessions_mv TO rollup_daily AS
-SELECT site, toDate(start) AS day, d.1 AS dim, d.2 AS value,
-       -- exit_page changes within a visit: a superseded +1 row would add its visitor to
-       -- an exit page the visit no longer ends on, so exit-page visitors come from raw.
-       uniqIfState(visitor_id, sign > 0 AND d.1 != 'visit:exit_page') AS visitors,
-       toInt64(sum(sign)) AS visits, toInt64(sum(sign * is_bounce)) AS bounces,
-       toInt64(sum(sign * duration)) AS duration,
-       toInt64(sum(sign * pageviews)) AS visit_pageviews, max(daily_keep_days) AS keep_days
-FROM sessions ARRAY JOIN {_dims_array(2)} AS d
-GROUP BY site, day, dim, value""",
+        _daily_sessions_view(),
         """CREATE TABLE IF NOT EXISTS sites (
     domain String, no_consent LowCardinality(String), store_truncated_ip UInt8,
     city_geo UInt8, deleted UInt8, version UInt64
@@ -218,13 +230,12 @@ def v3_statements(_s: Settings) -> list[str]:
     """
     add = ", ".join(f"ADD COLUMN IF NOT EXISTS {name} {kind}"
                     for name, kind, since in EVENT_EXTRA_COLUMNS if since == 3)
-    engagement_out = "WHERE name != 'engagement'"
     return [
         f"ALTER TABLE events {add}",
         "DROP VIEW IF EXISTS rollup_hourly_events_mv",
-        _hourly_events_view(engagement_out),
+        _hourly_events_view(ENGAGEMENT_OUT),
         "DROP VIEW IF EXISTS rollup_daily_events_mv",
-        _daily_events_view(engagement_out),
+        _daily_events_view(ENGAGEMENT_OUT),
     ]
 
 
@@ -291,6 +302,34 @@ def v6_statements(_s: Settings) -> list[str]:
     return ["ALTER TABLE sites ADD COLUMN IF NOT EXISTS timezone String DEFAULT 'UTC'"]
 
 
+def v8_statements(s: Settings) -> list[str]:
+    """rollup_daily re-ordered (site, dim, day, value): a dashboard reads one dim at a time.
+
+    Schema 1 ordered it (site, day, dim, value), so reading one dimension over a month read
+    the rows (and decoded the `uniq` states) of every dimension of every day in the range;
+    with dim before day a query reads its dimension's rows only (docs/architecture.md has
+    the numbers). A sorting key cannot be altered, so the rows move: a new table in the new
+    order, every stored row copied (rollup rows outlive the raw events by years, so they
+    are copied, never rebuilt from raw), the tables exchanged, the old one dropped, and the
+    views (which name their target) re-created on the new table. The views are dropped
+    first, so nothing is written to the old table during the copy; the migration runs at
+    start-up, before any processor writes. Re-running after a crash is safe: the copy
+    starts from an emptied `rollup_daily_next` (created in the new order), and once the
+    exchange is done the next statement drops the old table.
+    """
+    return [
+        "DROP VIEW IF EXISTS rollup_daily_events_mv",
+        "DROP VIEW IF EXISTS rollup_daily_sessions_mv",
+        _rollup_daily_table("rollup_daily_next", s, "site, dim, day, value"),
+        "TRUNCATE TABLE rollup_daily_next",
+        "INSERT INTO rollup_daily_next SELECT * FROM rollup_daily",
+        "EXCHANGE TABLES rollup_daily AND rollup_daily_next",
+        "DROP TABLE rollup_daily_next",
+        _daily_events_view(ENGAGEMENT_OUT),
+        _daily_sessions_view(),
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
     Migration(2, "retention policies and audit; salts and processor checkpoints",
@@ -304,6 +343,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "sites: IANA time zone of the site's reports", v6_statements),
     # 7 creates only its own tables, so it was free to be numbered ahead of 6.
     Migration(7, "dashboard users, per-site roles, sessions, shared links", v7_statements),
+    Migration(8, "rollup_daily ordered (site, dim, day, value); every stored row copied",
+              v8_statements),
 )
 
 

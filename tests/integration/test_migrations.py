@@ -37,8 +37,26 @@ def _answers(client: Client) -> list[Any]:
     return out
 
 
+ROLLUP_KEYS = {"rollup_hourly": "site, hour", "rollup_daily": "site, day, dim, value"}
+
+
 def _counts(client: Client) -> dict[str, int]:
-    return {t: int(client.query(f"SELECT count() FROM {t}").result_rows[0][0]) for t in TABLES}
+    """Rows per table; for a rollup, its distinct keys (a copy or a merge may fold parts'
+    rows of one key into one, which changes no answer)."""
+    def count(table: str) -> int:
+        source = (f"(SELECT 1 FROM {table} GROUP BY {ROLLUP_KEYS[table]})"
+                  if table in ROLLUP_KEYS else table)
+        return int(client.query(f"SELECT count() FROM {source}").result_rows[0][0])
+    return {t: count(t) for t in TABLES}
+
+
+def _rollup_rows(client: Client) -> list[tuple[Any, ...]]:
+    """Every rollup_daily row, merged per key and finalised, in key order."""
+    return [tuple(row) for row in client.query(
+        "SELECT site, day, dim, value, uniqMerge(visitors), sum(pageviews), sum(events),"
+        " sum(visits), sum(bounces), sum(duration), sum(visit_pageviews), max(keep_days)"
+        " FROM rollup_daily GROUP BY site, day, dim, value ORDER BY site, day, dim, value"
+    ).result_rows]
 
 
 @pytest.mark.parametrize("previous", [m.version for m in MIGRATIONS[:-1]])
@@ -128,3 +146,44 @@ def test_dashboard_users_roles_and_links_survive_an_upgrade(chdb: Any, database:
     user = store.user("a@shop.example")
     assert user is not None and user.roles == {SITE: "viewer"}
     assert [link.label for link in store.links(SITE)] == ["board"]
+
+
+def test_schema_8_keeps_rollup_rows_whose_raw_events_expired(chdb: Any, database: str) -> None:
+    """Rollups outlive raw events: migration 8 copies every stored rollup row (it never
+    rebuilds them from raw), re-orders the table by dimension first, and the views feed
+    the new table."""
+    client: Client = chdb.client
+    settings = Settings(database=database, raw_ttl_days=3650, sessions_ttl_days=3650,
+                        hourly_ttl_days=3650, daily_ttl_days=3650)
+    migrate(client, settings, upto=7)
+    client.insert("sites", [[SITE, "anonymous", 0, 0, 0, 1]],
+                  column_names=["domain", "no_consent", "store_truncated_ip", "city_geo",
+                                "deleted", "version"])
+    traffic = shop_traffic()
+    traffic.write(client)
+    client.command("TRUNCATE TABLE events")  # the raw tier expired; the rollups remain
+    client.command("TRUNCATE TABLE sessions")
+    rows = _rollup_rows(client)
+    rollup_queries = [b for b in QUERIES if "visit:entry_page" not in b.get("dimensions", [])]
+    answers = [ask(client, body)["results"] for body in rollup_queries]
+    assert rows and any(a for a in answers)
+
+    assert migrate(client, settings) == [m.version for m in MIGRATIONS if m.version > 7]
+    assert _rollup_rows(client) == rows
+    assert [ask(client, body)["results"] for body in rollup_queries] == answers
+    key = client.query("SELECT sorting_key FROM system.tables WHERE database = {d:String}"
+                       " AND name = 'rollup_daily'", parameters={"d": database}).result_rows
+    assert key == [("site, dim, day, value",)]
+    assert client.query("SELECT count() FROM system.tables WHERE database = {d:String}"
+                        " AND name = 'rollup_daily_next'",
+                        parameters={"d": database}).result_rows == [(0,)]
+
+    row = list(traffic.events[0])  # the views now feed the new table: one more page view
+    row[3] = 999_999  # a visitor id seen nowhere else
+    client.insert("events", [row], column_names=EVENT_COLUMNS)
+    before = {r[:4]: r[5] for r in rows}
+    after = {r[:4]: r[5] for r in _rollup_rows(client)}
+    day = row[1].date()
+    assert after[(SITE, day, "", "")] == before[(SITE, day, "", "")] + 1
+    assert after[(SITE, day, "event:page", row[6])] == before[(SITE, day, "event:page", row[6])] + 1
+    assert all(after[key] >= count for key, count in before.items())
