@@ -319,17 +319,20 @@ def test_rollup_and_raw_agree(shop: Client, body: dict[str, Any]) -> None:
 
 
 def test_rows_below_k_are_suppressed_before_pagination(shop: Client) -> None:
-    """k=5: FR (3 visitors) and US (1) never appear, whatever the offset or order."""
+    """k=4: FR (3 visitors) and US (1) never appear, whatever the offset or order.
+
+    (Together they hold 4 visitors, so DE need not be withheld with them; at k=5 it would
+    be: total minus DE would isolate 4 visitors. See test_complementary_suppression.)"""
     body = {"metrics": ["pageviews"], "dimensions": ["visit:country"],
             "order_by": [["pageviews", "asc"]], "include": {"total_rows": True}}
-    answer = ask(shop, body, k=5)
+    answer = ask(shop, body, k=4)
     assert table(answer) == [("DE", 14)]
-    assert answer["meta"] == {"k": 5, "source": "rollup", "total_rows": 1,
-                              "privacy": {"mode": "k_anonymous", "k": 5}, "timezone": "UTC"}
+    assert answer["meta"] == {"k": 4, "source": "rollup", "total_rows": 1,
+                              "privacy": {"mode": "k_anonymous", "k": 4}, "timezone": "UTC"}
     for offset in (0, 1, 2):
-        page = ask(shop, {**body, "pagination": {"limit": 1, "offset": offset}}, k=5)
+        page = ask(shop, {**body, "pagination": {"limit": 1, "offset": offset}}, k=4)
         assert all(row["dimensions"] == ["DE"] for row in page["results"])
-    raw = ask(shop, body, k=5, force_raw=True)
+    raw = ask(shop, body, k=4, force_raw=True)
     assert table(raw) == [("DE", 14)] and raw["meta"]["total_rows"] == 1
 
 
@@ -343,8 +346,21 @@ def test_an_aggregate_below_k_is_withheld(shop: Client) -> None:
 
 
 def test_time_series_buckets_below_k_are_withheld(shop: Client) -> None:
-    answer = ask(shop, {"metrics": ["visitors"], "dimensions": ["time:day"]}, k=5)
-    assert table(answer) == [("2024-03-09", 10)]  # 2024-03-10 has 4 < 5
+    answer = ask(shop, {"metrics": ["visitors"], "dimensions": ["time:day"]}, k=4)
+    assert table(answer) == [("2024-03-09", 10), ("2024-03-10", 4)]
+    # 2024-03-10 has 4 < 5, and 2024-03-09 goes with it: the week's total minus the one
+    # bucket shown must not isolate fewer than k (complementary suppression)
+    assert ask(shop, {"metrics": ["visitors"], "dimensions": ["time:day"]}, k=5)["results"] == []
+
+
+def test_complementary_suppression(shop: Client) -> None:
+    """Countries DE 7, FR 3, US 1 of 11 at k=5: FR and US hold 4 together, so DE is
+    withheld too (11 - 7 would be 4); pages / 11, /pricing 4, /blog 1: the withheld
+    pages hold 5 together, so "/" stays."""
+    countries = ask(shop, {"metrics": ["visitors"], "dimensions": ["visit:country"]}, k=5)
+    assert countries["results"] == []
+    pages = ask(shop, {"metrics": ["visitors"], "dimensions": ["event:page"]}, k=5)
+    assert table(pages) == [("/", 11)]
 
 
 def test_pagination_and_order_by(shop: Client) -> None:
@@ -405,10 +421,10 @@ def post(http: Any, body: Any, bearer: str | None = "key-shop") -> Any:
 
 def test_http_query_answers_in_plausible_shape(http: Any) -> None:
     response = post(http, {"site_id": SITE, "metrics": ["visitors", "pageviews"],
-                           "date_range": "7d", "dimensions": ["visit:country"]})
+                           "date_range": "7d", "dimensions": ["event:page"]})
     assert response.status_code == 200
     body = response.get_json()
-    assert body["results"] == [{"metrics": [7, 14], "dimensions": ["DE"]}]
+    assert body["results"] == [{"metrics": [11, 14], "dimensions": ["/"]}]
     assert body["meta"] == {"k": 5, "source": "rollup",
                             "privacy": {"mode": "k_anonymous", "k": 5}, "timezone": "UTC"}
     assert body["query"]["site_id"] == SITE and body["query"]["filters"] == []
