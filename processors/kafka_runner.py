@@ -1,13 +1,11 @@
-"""The distributed processor: a Kafka consumer-group member writing batches to ClickHouse.
+"""The distributed processor: a Kafka consumer-group member feeding PartitionEngines.
 
-Per assigned partition it keeps a sessioniser restored from that partition's checkpoint
-(so visits survive restarts and partition moves) and follows the commit order of
-processors/checkpoint.py: begin(range) → sink.write(batch, token of the range) →
-checkpoint.commit → Kafka offset commit (for lag monitoring; the checkpoint is the truth).
-A checkpoint found with a pending range is replayed over exactly that range, so the
-token repeats and ClickHouse drops the second insert. Invalid records go to the DLQ
-with their reason, partition and offset. While ClickHouse fails, partitions are paused,
-nothing is committed, and the loop keeps polling so the group does not evict it.
+Each assigned partition gets a processors/engine.py PartitionEngine restored from its
+checkpoint (visits survive restarts and partition moves), which writes batches in the
+commit order; after the checkpoint commit this shell commits the Kafka offset (for lag
+monitoring; the checkpoint is the truth). Invalid records go to the DLQ with reason,
+partition and offset. While ClickHouse fails, partitions are paused and the loop keeps
+polling so the group does not evict it.
 """
 
 from __future__ import annotations
@@ -16,34 +14,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from contract.checkpoint import Checkpoint, CheckpointState
-from contract.errors import StorageError
+from contract.checkpoint import Checkpoint
 from contract.metrics import Metrics
 from contract.transport import Record
-from processors.batch import DeadLetter, batch_size_for, build_batch
-from processors.runner import BatchSink, write_batch
-from processors.sessionise import Sessioniser
+from processors.batch import DeadLetter
+from processors.engine import BatchSink, PartitionEngine
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PartitionWork:
-    """What one assigned partition holds between polls."""
-
-    checkpoint: Checkpoint
-    sessioniser: Sessioniser
-    committed: int
-    pending_end: int | None
-    buffer: list[Record] = field(default_factory=list)
-    first_seen: float = 0.0
 
 
 class KafkaProcessor:
@@ -54,17 +38,16 @@ class KafkaProcessor:
                  metrics: Metrics, batch_size: int, batch_interval: float,
                  session_timeout_ms: int, consumer_config: dict[str, Any] | None = None,
                  max_batch_size: int | None = None) -> None:
-        self.topic = topic
-        self.dlq_topic = dlq_topic
-        self.sink = sink
-        self.checkpoint_for = checkpoint_for
-        self.metrics = metrics
-        self.batch_size = batch_size
-        self.max_batch_size = max(batch_size, max_batch_size or batch_size)
-        self.batch_interval = batch_interval
-        self.session_timeout_ms = session_timeout_ms
-        self.work: dict[int, PartitionWork] = {}
+        self.topic, self.dlq_topic, self.metrics = topic, dlq_topic, metrics
         self._stop = threading.Event()
+        self.sink, self.checkpoint_for = sink, checkpoint_for  # replaceable until run()
+        self.max_batch_size = max(batch_size, max_batch_size or batch_size)
+        self._engine = partial(
+            PartitionEngine, source=topic, dead_letters=self._dead_letter, metrics=metrics,
+            batch_size=batch_size, max_batch_size=self.max_batch_size,
+            batch_interval=batch_interval, session_timeout_ms=session_timeout_ms,
+            keep_loading=lambda: not self._stop.is_set())
+        self.work: dict[int, PartitionEngine] = {}
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap.split(","), group_id=group,
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -77,30 +60,13 @@ class KafkaProcessor:
     def assign(self, partitions: list[TopicPartition]) -> None:
         """Restore each new partition from its checkpoint and seek to its position."""
         for tp in partitions:
-            checkpoint = self.checkpoint_for(tp.partition)
-            state = self._load_with_retry(checkpoint, tp.partition)
-            self.work[tp.partition] = PartitionWork(
-                checkpoint, Sessioniser.restore(self.session_timeout_ms, state.sessions),
-                state.offset, state.pending_end)
-            self.consumer.seek(tp, state.offset)
-            log.info("assigned %s[%d] at offset %d%s", self.topic, tp.partition, state.offset,
-                     f", replaying pending batch to {state.pending_end}"
-                     if state.pending_end is not None else "")
-
-    def _load_with_retry(self, checkpoint: Checkpoint, partition: int) -> CheckpointState:
-        """Load a checkpoint, waiting out a ClickHouse outage: without it the partition's
-        position is unknown, and processing from anywhere else could lose or double."""
-        delay = 0.5
-        while True:
-            try:
-                return checkpoint.load()
-            except StorageError as exc:
-                if self._stop.is_set():
-                    raise
-                log.warning("cannot load the checkpoint of %s[%d]: %s; retrying in %.1fs",
-                            self.topic, partition, exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
+            engine = self._engine(partition=tp.partition, sink=self.sink,
+                                  checkpoint=self.checkpoint_for(tp.partition))
+            self.work[tp.partition] = engine
+            self.consumer.seek(tp, engine.committed)
+            log.info("assigned %s[%d] at offset %d%s", self.topic, tp.partition,
+                     engine.committed, f", replaying pending batch to {engine.pending_end}"
+                     if engine.pending_end is not None else "")
 
     def revoke(self, partitions: list[TopicPartition]) -> None:
         """Forget revoked partitions; their uncommitted records replay at the next owner."""
@@ -119,74 +85,40 @@ class KafkaProcessor:
                 self._buffer(self.consumer.poll(timeout_ms=100,
                                                 max_records=self.max_batch_size))
                 now = time.monotonic()
-                for partition, work in list(self.work.items()):
-                    self._maybe_flush(partition, work, now)
+                for partition, engine in list(self.work.items()):
+                    self._maybe_flush(partition, engine, now)
         finally:
             self.consumer.close(autocommit=False)
             self.dlq.close(timeout=5)
 
     def _buffer(self, polled: dict[TopicPartition, list[Any]]) -> None:
-        """Append polled messages to their partition's buffer (never drop one)."""
+        """Hand polled messages to their partition's engine (never drop one)."""
         now = time.monotonic()
         for tp, messages in polled.items():
-            work = self.work.get(tp.partition)
-            if work is None:
-                continue
-            if not work.buffer:
-                work.first_seen = now
-            work.buffer.extend(Record(m.partition, m.offset, m.value) for m in messages)
+            if (engine := self.work.get(tp.partition)) is not None:
+                engine.receive((Record(m.partition, m.offset, m.value) for m in messages), now)
 
-    def _maybe_flush(self, partition: int, work: PartitionWork, now: float) -> None:
-        if not work.buffer:
+    def _maybe_flush(self, partition: int, engine: PartitionEngine, now: float) -> None:
+        if (records := engine.due(now)) is None:
             return
-        if work.pending_end is not None:  # replay exactly the batch that was in flight
-            if work.buffer[-1].offset + 1 < work.pending_end:
-                return
-            records = [r for r in work.buffer if r.offset < work.pending_end]
-        elif len(work.buffer) >= self.batch_size or now - work.first_seen >= self.batch_interval:
-            records = work.buffer[: batch_size_for(len(work.buffer), self.batch_size,
-                                                   self.max_batch_size)]
-        else:
-            return
-        if self._write(partition, work, records):
-            work.buffer = work.buffer[len(records):]
-            work.first_seen = now
-            work.pending_end = None
 
-    def _write(self, partition: int, work: PartitionWork, records: list[Record]) -> bool:
-        snapshot_before = work.sessioniser.snapshot()
-        batch = build_batch(records, work.sessioniser)
-        tp = TopicPartition(self.topic, partition)
-        delay = 0.2
-        while True:
-            try:
-                write_batch(batch, sink=self.sink, checkpoint=work.checkpoint,
-                            dead_letters=self._dead_letter, sessioniser=work.sessioniser)
-                break
-            except StorageError as exc:
-                self.metrics.inc("sink_errors")
-                log.warning("ClickHouse failed for %s[%d] offsets %d-%d: %s; retrying in "
-                            "%.1fs", self.topic, partition, batch.first_offset,
-                            batch.end_offset, exc, delay)
-                self.consumer.pause(*self.consumer.assignment())
-                deadline = time.monotonic() + delay
-                while time.monotonic() < deadline:  # keep the group membership alive
-                    self._buffer(self.consumer.poll(timeout_ms=100))
-                delay = min(delay * 2, 10.0)
-                if self._stop.is_set() or partition not in self.work:
-                    # Stopping or revoked: the pending range replays wherever it goes next.
-                    work.sessioniser = Sessioniser.restore(self.session_timeout_ms,
-                                                           snapshot_before)
-                    return False
+        def retry_after(failures: int, delay: float) -> bool:
+            """Pause and keep polling (the group must not evict us); stop or revoked: give up."""
+            self.consumer.pause(*self.consumer.assignment())
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                self._buffer(self.consumer.poll(timeout_ms=100))
+            return not self._stop.is_set() and partition in self.work
+
+        if (batch := engine.write(records, retry_after)) is None:
+            return  # stopping or revoked: the pending range replays wherever it goes next
         self.consumer.resume(*self.consumer.paused())
-        work.committed = batch.end_offset
-        try:
-            self.consumer.commit({tp: OffsetAndMetadata(batch.end_offset, "", -1)})
-        except KafkaError as exc:  # lag metrics only; the checkpoint is the truth
+        try:  # after the checkpoint commit: for lag monitoring, the checkpoint is the truth
+            self.consumer.commit({TopicPartition(self.topic, partition):
+                                  OffsetAndMetadata(batch.end_offset, "", -1)})
+        except KafkaError as exc:
             log.info("Kafka offset commit for %s[%d] skipped: %s", self.topic, partition,
                      type(exc).__name__)
-        self.metrics.inc("events_written", len(batch.events))
-        return True
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         futures = [self.dlq.send(self.dlq_topic, value=letter.value, headers=[
@@ -196,7 +128,6 @@ class KafkaProcessor:
         self.dlq.flush()
         for future in futures:
             future.get()
-        self.metrics.inc("dead_letters", len(letters))
         for letter in letters:
             log.warning("dead-lettered %s[%d]@%d: %s", self.topic, letter.partition,
                         letter.offset, letter.reason)

@@ -25,6 +25,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from contract.backoff import Backoff
 from contract.event import AnonymousEvent, encode_envelope
 from contract.files import atomic_write
 from contract.metrics import Metrics
@@ -32,6 +33,7 @@ from contract.transports.eventlog import EventLog
 
 log = logging.getLogger(__name__)
 _KEY_LEN = struct.Struct(">H")
+FORWARD_BACKOFF = Backoff(initial=0.2, factor=2.0, ceiling=5.0)  # broker outages are short
 
 
 def partition_key(event: AnonymousEvent) -> bytes:
@@ -118,7 +120,7 @@ class KafkaTransport:
         return self._producer
 
     def _forward_loop(self) -> None:
-        delay = 0.2
+        delays = FORWARD_BACKOFF.delays()
         while not self._stop.is_set() or self.backlog > 0:
             self.spool.wait_for(self.forwarded, timeout=0.2)
             records = self.spool.read(self.forwarded, self.forward_batch)
@@ -131,11 +133,10 @@ class KafkaTransport:
                 self._advance(records[sent - 1].offset + 1)
             if sent < len(records):
                 self.metrics.inc("kafka_send_errors")
-                if self._stop.wait(delay) and self.backlog == 0:
+                if self._stop.wait(next(delays)) and self.backlog == 0:
                     return
-                delay = min(delay * 2, 5.0)
             else:
-                delay = 0.2
+                delays = FORWARD_BACKOFF.delays()
 
     def _send(self, records: list[Any]) -> int:
         """Send records in order; return how many the broker acknowledged.

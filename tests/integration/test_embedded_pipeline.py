@@ -197,14 +197,14 @@ def test_a_crash_between_insert_and_commit_replays_without_double_counting(
             raise StorageError("simulated crash after the insert, before the commit")
 
     crashing = runtime.processor
-    crashing.sink = CrashAfterInsert(runtime.client)
+    crashing.engine.sink = CrashAfterInsert(runtime.client)
     crashing.stop()  # stopping: the retry loop gives up, leaving the batch pending
     crashing._run()
     assert crashing.committed == 0
     assert runtime.client.query("SELECT count() FROM events").result_rows == [(7,)]
     restarted = LogProcessor(
         log=runtime.event_log, sink=ClickHouseSink(runtime.client),
-        checkpoint=crashing.checkpoint, dead_letters=crashing.dead_letters,
+        checkpoint=crashing.engine.checkpoint, dead_letters=crashing.engine.dead_letters,
         metrics=runtime.metrics, batch_size=1000, batch_interval=0.05,
         session_timeout_ms=30 * 60_000)
     restarted.start()
