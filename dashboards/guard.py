@@ -12,7 +12,12 @@ Rules (exact mode, k > 1):
   included — or the query is refused (TooNarrow, a 400 naming the leaf and the value,
   never a count). Excluding a group reveals as much as selecting it; refusing zero as well
   as 1..k-1 makes the refusal say only "fewer than k", never "somebody".
-- Date ranges snap outward to whole UTC hours (`snap_to_hours`).
+- A `contains`/`matches` pattern (and its `_not` form) matches only values that each
+  cover at least k visitors in the queried range (`common_pattern_values`): it is resolved
+  to the list of such values before anything is measured, so a broad pattern that would
+  also catch a rare value (`^/(common|secret)`) answers exactly as if the rare value did
+  not exist — a right guess and a wrong one get the same numbers.
+- Date ranges snap outward to whole hours of the site's zone (`snap_to_hours`).
 - A caller's answered ranges are remembered for the UTC day (RangeLedger). A new range
   that overlaps a remembered one and differs from it is refused if a slice of the
   difference (`slices`) holds 1..k-1 visitors under the query's filters; rows of a
@@ -25,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from contract.errors import BadQuery
@@ -66,6 +71,38 @@ class Probe:
     field: str  # where the client wrote it, e.g. filters[0][1][2][1]
     value: str
     query: StatsQuery
+
+
+PATTERN_OPERATORS = frozenset({"contains", "contains_not", "matches", "matches_not"})
+UNRESOLVED_DIMENSIONS = frozenset({"event:goal"})  # goals match by their own definition
+
+
+def pattern_probe(query: StatsQuery, leaf: Condition) -> StatsQuery:
+    """Visitors per value of `leaf`'s dimension among the values its positive form matches,
+    over the query's range and with no other filter."""
+    positive = Condition(POSITIVE[leaf.operator], leaf.dimension, leaf.values,
+                         leaf.case_sensitive)
+    return dataclasses.replace(
+        query, metrics=("visitors",), dimensions=(leaf.dimension,), filters=(positive,),
+        order_by=(), offset=0, include_total_rows=False, include=(), comparison=None)
+
+
+def common_pattern_values(nodes: tuple[FilterNode, ...],
+                          common: Callable[[Condition], tuple[str, ...]]
+                          ) -> tuple[FilterNode, ...]:
+    """The filter tree with every pattern leaf replaced by an `is`/`is_not` list of the
+    values it matches that cover at least k visitors (`common` finds them)."""
+    def walk(node: FilterNode) -> FilterNode:
+        if isinstance(node, Condition):
+            if (node.operator in PATTERN_OPERATORS
+                    and node.dimension not in UNRESOLVED_DIMENSIONS):
+                negated = node.operator.endswith("_not")
+                return Condition("is_not" if negated else "is", node.dimension, common(node))
+            return node
+        if isinstance(node, Combine):
+            return dataclasses.replace(node, children=tuple(walk(c) for c in node.children))
+        return dataclasses.replace(node, child=walk(node.child))  # Negate, Behaviour
+    return tuple(walk(node) for node in nodes)
 
 
 def leaves_with_paths(nodes: tuple[FilterNode, ...]) -> Iterator[tuple[str, Condition]]:

@@ -29,7 +29,9 @@ from dashboards.goals import Goal, GoalSet, with_inferred_currencies
 from dashboards.guard import (
     RangeLedger,
     TooNarrow,
+    common_pattern_values,
     leaf_probes,
+    pattern_probe,
     slice_query,
     slices,
     snap_to_hours,
@@ -40,6 +42,7 @@ from dashboards.plan import UTC_ZONES, plan_query
 from dashboards.query import (
     MAX_LIMIT,
     TIME_DIMENSIONS,
+    Condition,
     DateRange,
     StatsQuery,
     filter_leaves,
@@ -179,6 +182,15 @@ class StatsService:
             if self._visitors(probe.query).get((), 0) < self._k:
                 raise too_narrow(probe, self._k)
 
+    def _common_patterns(self, query: StatsQuery) -> StatsQuery:
+        """The query with each contains/matches leaf resolved to the values it matches that
+        cover at least k visitors each (dashboards.guard.common_pattern_values)."""
+        def common(leaf: Condition) -> tuple[str, ...]:
+            counts = self._visitors(pattern_probe(query, leaf))
+            return tuple(sorted(key[0] for key, visitors in counts.items()
+                                if visitors >= self._k))
+        return dataclasses.replace(query, filters=common_pattern_values(query.filters, common))
+
     def _check_slices(self, query: StatsQuery, caller: Caller) -> set[tuple[str, ...]]:
         """Refuse an aggregate that differs by 1..k-1 visitors from a range `caller` was
         answered today; for a breakdown, the non-time keys whose rows moved by 1..k-1 (to
@@ -223,9 +235,11 @@ class StatsService:
         self.check_patterns(query)
         if caller.dp:
             return self._run_dp(query, caller)
+        asked = query
         thin: set[tuple[str, ...]] = set()
         if self._k > 1:
             self._check_leaves(query)
+            query = self._common_patterns(query)
             thin = self._check_slices(query, caller)
         began = time.perf_counter()
         rows, context, source = self._measure(query, force_raw)
@@ -240,7 +254,7 @@ class StatsService:
         return {"results": results,
                 "meta": {**meta, "source": source, "timezone": query.date_range.timezone,
                          "privacy": {"mode": "k_anonymous", "k": self._k}},
-                "query": query.echo()}
+                "query": asked.echo()}
 
     def _run_dp(self, query: StatsQuery, caller: Caller) -> dict[str, Any]:
         """The differentially private answer: every bucket of the range, noised once."""

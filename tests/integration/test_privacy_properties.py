@@ -102,16 +102,23 @@ hours = st.tuples(st.integers(8, 13), st.integers(1, 8)).map(
     lambda t: (t[0], min(16, t[0] + t[1])))
 
 
-def matches(tree: list[Any], event: Event) -> bool:
-    """The tree on one event (event:page from the event, visit:country from its visit)."""
+def matches(tree: list[Any], event: Event, common: set[str] | None = None) -> bool:
+    """The tree on one event (event:page from the event, visit:country from its visit).
+
+    With `common` (the pages of at least K visitors in the range), a `contains` pattern
+    matches only those pages, as the service resolves patterns; None: raw semantics (the
+    leaf check's view of a pattern alone)."""
     op = tree[0]
     if op in ("and", "or"):
-        found = [matches(child, event) for child in tree[1]]
+        found = [matches(child, event, common) for child in tree[1]]
         return all(found) if op == "and" else any(found)
     if op == "not":
-        return not matches(tree[1], event)
+        return not matches(tree[1], event, common)
     value = event[2] if tree[1] == "event:page" else event[3]
-    hit = (value in tree[2]) if op in ("is", "is_not") else any(v in value for v in tree[2])
+    if op in ("is", "is_not"):
+        hit = value in tree[2]
+    else:
+        hit = (common is None or value in common) and any(v in value for v in tree[2])
     return not hit if op.endswith("_not") else hit
 
 
@@ -124,8 +131,18 @@ def leaf_values(tree: list[Any]) -> list[tuple[str, str, str]]:
     return [(positive, tree[1], value) for value in tree[2]]
 
 
-def covered(tree: list[Any], span: tuple[int, int]) -> set[int]:
-    return {e[0] for e in EVENTS if span[0] <= e[1] < span[1] and matches(tree, e)}
+def common_pages(span: tuple[int, int]) -> set[str]:
+    """Pages with at least K visitors in the range."""
+    visitors: dict[str, set[int]] = {}
+    for visitor, hour, page, _ in EVENTS:
+        if span[0] <= hour < span[1]:
+            visitors.setdefault(page, set()).add(visitor)
+    return {page for page, seen in visitors.items() if len(seen) >= K}
+
+
+def covered(tree: list[Any], span: tuple[int, int], *, resolved: bool = True) -> set[int]:
+    common = common_pages(span) if resolved else None
+    return {e[0] for e in EVENTS if span[0] <= e[1] < span[1] and matches(tree, e, common)}
 
 
 def body(tree: list[Any], span: tuple[int, int]) -> dict[str, Any]:
@@ -156,7 +173,7 @@ def test_no_answer_nor_difference_of_two_isolates_fewer_than_k(
         second: tuple[int, int]) -> None:
     service = StatsService(seeded, k=K, clock=lambda: NOW)
     caller = f"c{next(CALLERS)}"
-    narrow = any(len(covered([op, dim, [value]], first)) < K
+    narrow = any(len(covered([op, dim, [value]], first, resolved=False)) < K
                  for op, dim, value in leaf_values(tree))
     truth = covered(tree, first)
     got = answer(service, tree, first, caller)
