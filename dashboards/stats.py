@@ -232,6 +232,7 @@ class StatsService:
         rollups (for checks)."""
         query = self.resolve(dataclasses.replace(query,
                                                  date_range=snap_to_hours(query.date_range)))
+        check_bucket_count(query)
         self.check_patterns(query)
         if caller.dp:
             return self._run_dp(query, caller)
@@ -309,6 +310,19 @@ class StatsService:
                 "change": [change(m, old, new) for m, old, new
                            in zip(query.metrics, metrics, result["metrics"], strict=True)]}
         return "rollup" if {source, other_source} == {"rollup"} else "raw"
+
+
+MAX_HOURLY_DAYS = 93  # a time:hour series covers at most about a quarter (2,232 buckets)
+
+
+def check_bucket_count(query: StatsQuery) -> None:
+    """Refuse a time:hour series over more than MAX_HOURLY_DAYS (resolved range): a
+    century of hours is tens of megabytes for one answer and seconds of work per call."""
+    span = query.date_range
+    if ("time:hour" in query.dimensions and span.start is not None
+            and span.stop - span.start > dt.timedelta(days=MAX_HOURLY_DAYS)):
+        raise BadQuery(f"dimensions: time:hour covers at most {MAX_HOURLY_DAYS} days; "
+                       "use time:day, time:week or time:month for longer ranges")
 
 
 def _midnight(day: dt.date, timezone: str) -> dt.datetime:

@@ -30,8 +30,6 @@ from dashboards.ui.panels import (
     series_labels,
 )
 
-REALTIME_MINUTES = 5
-
 
 @dataclass(frozen=True, slots=True)
 class PanelRows:
@@ -156,19 +154,22 @@ def _ever_had_data(stats: StatsService, site: str) -> bool:
 
 
 def realtime(stats: StatsService, site: str, now: dt.datetime) -> dict[str, Any]:
-    """Visitors in the last 5 minutes, pageviews in the last 30, top pages right now."""
-    def window(minutes: int) -> list[str]:
-        start = (now - dt.timedelta(minutes=minutes)).replace(microsecond=0)
-        return [start.isoformat(), now.replace(microsecond=0).isoformat()]
+    """Visitors and pageviews this hour (from its start to now), and its top pages.
 
-    visitors = ask(stats, {"site_id": site, "metrics": ["visitors"],
-                           "date_range": window(REALTIME_MINUTES)})
-    views = ask(stats, {"site_id": site, "metrics": ["pageviews"], "date_range": window(30)})
-    pages = ask(stats, {"site_id": site, "metrics": ["visitors"], "date_range": window(30),
+    Ranges snap to whole hours in the query layer (no thin time slices), so "this hour"
+    is what can honestly be shown; a number under k is None (withheld), never 0.
+    """
+    start = now.replace(minute=0, second=0, microsecond=0)
+    hour = [start.isoformat(), now.replace(microsecond=0).isoformat()]
+    totals = ask(stats, {"site_id": site, "metrics": ["visitors", "pageviews"],
+                         "date_range": hour})
+    pages = ask(stats, {"site_id": site, "metrics": ["visitors"], "date_range": hour,
                         "dimensions": ["event:page"], "pagination": {"limit": 5}})
+    counts = totals["results"][0]["metrics"] if totals["results"] else [None, None]
     return {
-        "visitors": visitors["results"][0]["metrics"][0] if visitors["results"] else 0,
-        "pageviews_30m": views["results"][0]["metrics"][0] if views["results"] else 0,
+        "visitors": counts[0],
+        "pageviews": counts[1],
+        "k": stats.k,
         "pages": [{"page": r["dimensions"][0], "visitors": r["metrics"][0]}
                   for r in pages["results"]],
         "at": now.replace(microsecond=0).isoformat(),

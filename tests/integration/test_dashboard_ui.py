@@ -372,3 +372,17 @@ def test_goals_panel_shows_conversions_rate_and_revenue_from_the_query_layer(ui:
     assert "Purchase" in revenue and "50.00" in revenue
     events = html.split('id="panel-events"')[1].split("</section>")[0]
     assert "Purchase" in events and "pageview" not in events
+
+
+def test_realtime_counts_this_hour_and_never_shows_a_withheld_number_as_zero(ui: Any) -> None:
+    """The query layer snaps ranges to whole hours, so realtime is "this hour"; a count
+    under k is null (shown as "fewer than k"), never 0 or the small number."""
+    app, _, _ = ui
+    client, _ = login(app, "owner@shop.example")
+    data = client.get("/sites/shop.example/realtime.json", base_url=BASE).get_json()
+    assert data["k"] == 5
+    assert data["visitors"] is None or data["visitors"] >= 5
+    assert data["visitors"] != 0 and data["pageviews"] != 0
+    assert all(row["visitors"] >= 5 for row in data["pages"])
+    page = client.get("/sites/shop.example?period=day", base_url=BASE).get_data(as_text=True)
+    assert "pageviews this hour" in page and "current visitors" not in page

@@ -514,3 +514,11 @@ def test_http_storage_failure_is_503(shop: Client) -> None:
                                         "date_range": "7d"})
     assert response.status_code == 503
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_an_hourly_series_over_a_century_is_a_400_not_megabytes(shop: Client) -> None:
+    with pytest.raises(BadQuery) as refused:
+        ask(shop, {"metrics": ["visitors"], "dimensions": ["time:hour"],
+                   "date_range": ["1970-01-01", "2105-12-31"], "include": {"time_labels": True}})
+    assert str(refused.value).startswith("dimensions: time:hour covers at most 93 days")
+    assert ask(shop, {"metrics": ["visitors"], "dimensions": ["time:hour"]})["results"]

@@ -45,8 +45,10 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
           if (!data) return;
-          visitors.textContent = String(data.visitors);
-          views.textContent = String(data.pageviews_30m);
+          // null: fewer than k visitors so far this hour, withheld like any small number
+          var few = "fewer than " + String(data.k);
+          visitors.textContent = data.visitors === null ? few : String(data.visitors);
+          views.textContent = data.pageviews === null ? "–" : String(data.pageviews);
         })
         .catch(function () { /* offline: keep the last numbers */ });
     }
