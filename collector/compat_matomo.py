@@ -47,9 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import orjson
-
-from collector.beacon import MAX_NAME, MAX_PROP_VALUE, MAX_URL
+from collector.beacon import MAX_NAME, MAX_PROP_VALUE, MAX_URL, load_json
 from contract.errors import BadRequest, PayloadTooLarge
 from contract.sites import MAX_MATOMO_SITE_ID, Site
 
@@ -92,10 +90,7 @@ def bulk_requests(body: bytes, *, max_bytes: int) -> list[dict[str, str]] | None
         return None
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"body is over {max_bytes} bytes, the limit")
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc.msg}") from exc
+    raw = load_json(body)
     if not isinstance(raw, dict) or not isinstance(raw.get("requests"), list):
         raise BadRequest('requests must be a list: {"requests": ["?idsite=1&rec=1&url=..."]}')
     requests = raw["requests"]

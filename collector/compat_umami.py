@@ -38,9 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from collector.beacon import MAX_NAME, MAX_PROP_KEY, MAX_PROP_VALUE, MAX_PROPS
+from collector.beacon import MAX_NAME, MAX_PROP_KEY, MAX_PROP_VALUE, MAX_PROPS, load_json
 from collector.compat_matomo import short_url
 from contract.errors import BadRequest, PayloadTooLarge
 from contract.sites import Site, normalise_umami_id
@@ -69,10 +67,7 @@ def parse_umami(body: bytes, *, max_bytes: int) -> UmamiRequest:
     """Size-check and decode a collect body; BadRequest names the field that is wrong."""
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"body is over {max_bytes} bytes, the limit")
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc.msg}") from exc
+    raw = load_json(body)
     if not isinstance(raw, dict):
         raise BadRequest('body must be a JSON object {"type": "event", "payload": {...}}')
     kind = raw.get("type", "event")

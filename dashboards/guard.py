@@ -77,14 +77,27 @@ PATTERN_OPERATORS = frozenset({"contains", "contains_not", "matches", "matches_n
 UNRESOLVED_DIMENSIONS = frozenset({"event:goal"})  # goals match by their own definition
 
 
+def visitors_query(query: StatsQuery, *, dimensions: tuple[str, ...],
+                   filters: tuple[FilterNode, ...] | None = None,
+                   date_range: DateRange | None = None) -> StatsQuery:
+    """`query` reduced to exact visitors by `dimensions`: the shape of every probe.
+
+    Its own filters and range unless others are given; no ordering, paging, include or
+    comparison (a probe's counts are only read here, never released).
+    """
+    return dataclasses.replace(
+        query, metrics=("visitors",), dimensions=dimensions,
+        filters=query.filters if filters is None else filters,
+        date_range=query.date_range if date_range is None else date_range,
+        order_by=(), offset=0, include_total_rows=False, include=(), comparison=None)
+
+
 def pattern_probe(query: StatsQuery, leaf: Condition) -> StatsQuery:
     """Visitors per value of `leaf`'s dimension among the values its positive form matches,
     over the query's range and with no other filter."""
     positive = Condition(POSITIVE[leaf.operator], leaf.dimension, leaf.values,
                          leaf.case_sensitive)
-    return dataclasses.replace(
-        query, metrics=("visitors",), dimensions=(leaf.dimension,), filters=(positive,),
-        order_by=(), offset=0, include_total_rows=False, include=(), comparison=None)
+    return visitors_query(query, dimensions=(leaf.dimension,), filters=(positive,))
 
 
 def common_pattern_values(nodes: tuple[FilterNode, ...],
@@ -130,9 +143,8 @@ def leaf_probes(query: StatsQuery) -> list[Probe]:
         for i, value in enumerate(leaf.values):
             alone = Condition(POSITIVE[leaf.operator], leaf.dimension, (value,),
                               leaf.case_sensitive)
-            probes.append(Probe(f"{field}[2][{i}]", value, dataclasses.replace(
-                query, metrics=("visitors",), dimensions=(), filters=(alone,), order_by=(),
-                offset=0, include_total_rows=False, include=())))
+            probes.append(Probe(f"{field}[2][{i}]", value,
+                                visitors_query(query, dimensions=(), filters=(alone,))))
     if len(probes) > MAX_LEAF_VALUES:
         raise BadQuery(f"filters: at most {MAX_LEAF_VALUES} values in all leaves together")
     return probes
@@ -183,8 +195,7 @@ def slices(new: DateRange, old: DateRange) -> list[DateRange]:
 def slice_query(query: StatsQuery, piece: DateRange) -> StatsQuery:
     """`query`'s filters over `piece`, visitors only, by its non-time dimensions."""
     dims = tuple(d for d in query.dimensions if d not in TIME_DIMENSIONS)
-    return dataclasses.replace(query, metrics=("visitors",), dimensions=dims, date_range=piece,
-                               order_by=(), offset=0, include_total_rows=False, include=())
+    return visitors_query(query, dimensions=dims, date_range=piece)
 
 
 class RangeLedger:

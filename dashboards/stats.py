@@ -171,9 +171,7 @@ class StatsService:
 
     def _visitors(self, query: StatsQuery) -> dict[tuple[str, ...], int]:
         """Exact visitors per dimension tuple of a visitors-only query."""
-        plan = plan_query(query, goals=self.goals(query))
-        rows = merge_rows([(st.measures, run(self._client, st.sql, st.parameters))
-                           for st in plan.statements], len(query.dimensions))
+        rows, _, _ = self._measure(query, force_raw=False)
         return {row.dimensions: row.get("visitors") for row in rows}
 
     def _check_leaves(self, query: StatsQuery) -> None:
