@@ -8,7 +8,8 @@ so a size always gives the same rows.
 
 Shape (per site, over `DAYS` days ending at `end`): a visit has 1-6 events (mean 2.6, 40 %
 bounce), 90 % page views and 10 % custom events of 5 names; a visitor id is a hash of
-(person, day), as the daily salt makes it; people per day = 0.7 x visits per day, so at
+(person, UTC day), as the daily salt makes it: a visit's id is its first day's, and its
+events after midnight carry the next day's, as the collector hashes them; people per day = 0.7 x visits per day, so at
 10M events about 80k visitors a day. Skewed (power-law) choices over 1,000 pages, 50
 referrer sources (30 % direct) in 6 channels, 30 countries, 4 regions each, 3 cities each,
 10 browsers, 8 operating systems, 3 devices; 10 % of visits carry UTM tags (10 sources,
@@ -63,7 +64,8 @@ def visits_sql(first: int, count: int, total: int, start_s: int) -> str:
     people = max(int(per_day * 0.7), 1)
     return f"""SELECT number AS v, '{SITE}' AS site,
     toDateTime64({start_s} + intDiv(v * {span}, {total}), 3, 'UTC') AS start,
-    cityHash64(toUInt64(cityHash64(v, 'person') % {people}), intDiv(v, {per_day})) AS visitor_id,
+    toUInt64(cityHash64(v, 'person') % {people}) AS person,
+    cityHash64(person, toDate(start)) AS visitor_id,
     v + 1 AS session_id,
     {LENGTHS}[1 + cityHash64(v, 'length') % 10] AS n,
     {_u('v', "'direct'")} < 0.3 AS direct,
@@ -99,7 +101,8 @@ def _events_insert(visits: str) -> str:
     return f"""INSERT INTO events (site, ts, name, visitor_id, session_id, hostname, pathname,
     {attrs}, consent, mode, truncated_ip, revenue_amount, revenue_currency)
 SELECT site, start + toIntervalSecond(e * {SPREAD_S // 2} + cityHash64(v, e) % {SPREAD_S // 2})
-        AS ts, {EVENT_NAME} AS name, visitor_id, session_id, '{SITE}', {_page('e')}, {attrs},
+        AS ts, {EVENT_NAME} AS name,
+    if(toDate(ts) = toDate(start), visitor_id, cityHash64(person, toDate(ts))), session_id, '{SITE}', {_page('e')}, {attrs},
     '', 'full', '', if(name != 'pageview' AND cityHash64(v, e, 'rev') % 100 = 0,
         toDecimal64(cityHash64(v, e, 'amount') % 50000 / 100, 3), NULL), 'EUR'
 FROM ({visits}) ARRAY JOIN range(n) AS e"""

@@ -5,7 +5,7 @@ that apply it live in sinks/retention.py.
 
 Tiers (days unless noted):
     raw       events table           sessions  sessions table
-    hourly    rollup_hourly          daily     rollup_daily
+    hourly    rollup_hourly          daily     rollup_daily, rollup_daily_visitors
     ids       visitor/session ids inside events and sessions (zeroed after this;
               0 = kept as long as their row)
     kafka     topic retention, hours (distributed mode; never longer than raw)
@@ -26,7 +26,7 @@ MIN_DAYS = 1
 MAX_DAYS = 3650
 TIER_TABLES: Mapping[str, tuple[str, ...]] = {
     "raw": ("events",), "sessions": ("sessions",), "hourly": ("rollup_hourly",),
-    "daily": ("rollup_daily",), "ids": ("events", "sessions"), "kafka": (),
+    "daily": ("rollup_daily", "rollup_daily_visitors"), "ids": ("events", "sessions"), "kafka": (),
 }
 
 

@@ -31,6 +31,7 @@ from dashboards.stats import StatsService
 from processors.kafka_runner import KafkaProcessor
 from sinks.clickhouse import ClickHouseSink
 from sinks.client import connect
+from sinks.finalize import Finalizer
 from sinks.migrations import migrate
 from sinks.registry import ApiKeys, SiteRegistry
 from sinks.retention import RetentionStore
@@ -123,8 +124,17 @@ def build_processor(settings: Settings, *, client: Client | None = None,
 
 def run_processor(settings: Settings) -> None:
     """`crumbless processor`: run until SIGTERM/SIGINT, finishing the current batch."""
-    processor = build_processor(settings)
+    client = connect(settings.dsn, settings.database)
+    processor = build_processor(settings, client=client)
+    # Counting closed days' visitors (sinks/finalize.py) is idempotent, so every group member
+    # may run it. A server gets its own connection: one HTTP session runs one query at a time.
+    finalizer = Finalizer(client if settings.dsn.startswith("chdb://")
+                          else connect(settings.dsn, settings.database))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: processor.stop())
     log.info("processor joined group %s on %s", settings.kafka_group, settings.kafka_topic)
-    processor.run()
+    finalizer.start()
+    try:
+        processor.run()
+    finally:
+        finalizer.close()

@@ -25,6 +25,7 @@ from processors.checkpoint import FileCheckpoint
 from processors.runner import JsonlDeadLetters, LogProcessor
 from sinks.clickhouse import ClickHouseSink
 from sinks.client import connect
+from sinks.finalize import Finalizer
 from sinks.migrations import migrate
 from sinks.registry import ApiKeys, SiteRegistry
 from sinks.retention import RetentionStore
@@ -73,13 +74,16 @@ class Runtime:
             metrics=self.metrics, batch_size=settings.batch_size,
             max_batch_size=settings.max_batch_size, batch_interval=settings.batch_interval,
             session_timeout_ms=settings.session_timeout_minutes * 60_000)
+        self.finalizer = Finalizer(self.client)
         self.admin_token = secrets.token_urlsafe(32)
         if start_background:
             self.processor.start()
             self.edge.start_rotation()
+            self.finalizer.start()
 
     def close(self) -> None:
         """Drain the processor, then close the log, geo database and ClickHouse client."""
+        self.finalizer.close()
         self.processor.stop()
         self.event_log.close()
         self.edge.close()

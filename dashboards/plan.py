@@ -8,10 +8,11 @@ Rules (the rollup-vs-raw decision, `rollup_target`):
   non-time dimension D plus optionally time:day, and whose filters are only is/is_not
   (under and/or/not) on D — or, without D, on exactly one dimension, whose rows are then
   read. The rows of D must hold every measure needed: event:* rows hold only visitors,
-  pageviews, events; entry/exit-page rows hold no `events`. visit:exit_page is never read
-  from the rollup: its view counts a visitor under every exit page the visit ever had
-  (uniqIfState over +1 rows of superseded states), which inflates visitors and so would
-  weaken k-anonymity; raw sessions are aggregated exactly instead.
+  pageviews, events; entry/exit-page rows hold no `events`. visit:exit_page's visitors
+  never come from rollup_daily's states: a visit's exit page changes as it goes on, and a
+  state cannot drop a visitor from an exit page the visit left (that would inflate
+  visitors and so weaken k-anonymity). They come from rollup_daily_visitors for counted
+  days (counted from raw sessions, each state collapsed) and from raw sessions otherwise.
 - rollup_hourly serves no dimension or only time:hour, no filters, whole-hour range.
 - Everything else is raw. Event measures (visitors, pageviews, events) come from `events`;
   visit measures from `sessions`, collapsed exactly: sums over `sign` per session first,
@@ -25,6 +26,10 @@ Rules (the rollup-vs-raw decision, `rollup_target`):
   are left out of every event measure here, as the rollup views leave them out.
 - visitors is always computed (k-anonymity needs it) and always with `uniq`, never
   uniqExact, so rollup and raw answers agree.
+- rollup_daily's visitors (schema 9): a visitor hash is made under its UTC day's salt, so
+  the visitors of whole days add up. Past days counted by sinks/finalize.py are read from
+  rollup_daily_visitors as numbers while each day's `events` total is still the one it was
+  counted at; the other days merge their `uniq` states; the two parts are summed.
 """
 
 from __future__ import annotations
@@ -90,7 +95,6 @@ SESSION_COLUMNS = {"visit:entry_page": "entry_page", "visit:exit_page": "exit_pa
                    **VISIT_DIMENSION_COLUMNS, **_NAMED_COLUMNS}
 SESSION_ONLY = frozenset({"visit:entry_page", "visit:exit_page", "visit:entry_page_hostname",
                           "visit:exit_page_hostname"})
-NOT_FROM_ROLLUP = frozenset({"visit:exit_page"})  # see the module docstring
 GOAL_FILTER_DIMENSIONS = ("event:goal",)  # and event:props:*: left out of conversion totals
 
 # Buckets in the site's IANA zone ({tz:String}, a constant to ClickHouse), DST included.
@@ -179,7 +183,7 @@ def rollup_target(query: StatsQuery) -> tuple[str, str] | None:
         dim = next(iter(filtered), "")
     if dim and dim not in ROLLUP_DIMENSION_NAMES:
         return None
-    if dim in NOT_FROM_ROLLUP or not needed_measures(query) <= _rollup_measures(dim):
+    if not needed_measures(query) <= _rollup_measures(dim):
         return None
     return ("rollup_daily", dim)
 
@@ -307,14 +311,13 @@ def _group_by(query: StatsQuery) -> str:
 def _rollup_statement(query: StatsQuery, table: str, dim: str) -> Statement:
     start, stop = _bounds(query)
     session_rows = dim in SESSION_ONLY
-    exprs = {
-        "visitors": "uniqMerge(visitors)",
-        "pageviews": "sum(visit_pageviews)" if session_rows else "sum(pageviews)",
-        "events": "sum(events)", "visits": "sum(visits)", "bounces": "sum(bounces)",
-        "duration": "sum(duration)", "visit_pageviews": "sum(visit_pageviews)",
+    sums = {
+        "pageviews": "visit_pageviews" if session_rows else "pageviews",
+        "events": "events", "visits": "visits", "bounces": "bounces",
+        "duration": "duration", "visit_pageviews": "visit_pageviews",
     }
     measures = tuple(m for m in MEASURES if m in needed_measures(query))
-    col = "toDateTime(day, 'UTC')" if table == "rollup_daily" else "hour"
+    col = "toDateTime(rday, 'UTC')" if table == "rollup_daily" else "hour"
     local = {"tz": query.date_range.timezone, "start_day": query.date_range.first_day()}
     if table == "rollup_hourly":
         params = _Params({"site": query.site_id, "start_hour": start, "stop_hour": stop,
@@ -331,9 +334,70 @@ def _rollup_statement(query: StatsQuery, table: str, dim: str) -> Statement:
                 display_sql(leaf.dimension, "value", params.bind), leaf, params))
     select = [*(f"{TIME_EXPRESSIONS[d].format(col=col) if d in TIME_DIMENSIONS else display_sql(d, 'value', params.bind)} AS d{i}"  # noqa: E501
                 for i, d in enumerate(query.dimensions)),
-              *(f"{exprs[m]} AS m_{m}" for m in measures)]
-    sql = f"SELECT {', '.join(select)}\nFROM {table}\nWHERE {where}{_group_by(query)}"
+              *(f"{'uniqMerge(visitors)' if m == 'visitors' else f'sum({sums[m]})'} AS m_{m}"
+                for m in measures)]
+    if table == "rollup_daily":
+        by_day = any(d in TIME_DIMENSIONS for d in query.dimensions)
+        source = _daily_source(measures, sums, where, by_day, exits=dim == "visit:exit_page")
+        select = [*select[: len(query.dimensions)],
+                  *(f"sum(x_{m}) AS m_{m}" for m in measures)]
+        # a value left only by superseded visit states (an exit page the visit moved on
+        # from: +1 and -1) sums to nothing: not a row, as on raw sessions
+        empty = " AND ".join(f"m_{m} = 0" for m in measures)
+        sql = (f"SELECT {', '.join(select)}\nFROM ({source})\nWHERE 1{_group_by(query)}"
+               + (f"\nHAVING NOT ({empty})" if query.dimensions else ""))
+    else:
+        sql = f"SELECT {', '.join(select)}\nFROM {table}\nWHERE {where}{_group_by(query)}"
     return Statement(sql, params.values, measures)
+
+
+# The days of the range whose visitors rollup_daily_visitors holds, still current: counted
+# when the day's `events` total was what it is now (sinks/finalize.py).
+COUNTED_DAYS = """(SELECT day FROM rollup_daily_visitors FINAL
+    WHERE site = {site:String} AND dim = '' AND value = ''
+      AND day >= {first_day:Date} AND day < {stop_day:Date}
+      AND (day, events_seen) IN (
+        SELECT day, sum(events) FROM rollup_daily
+        WHERE site = {site:String} AND dim = '' AND day >= {first_day:Date}
+          AND day < {stop_day:Date} GROUP BY day))"""
+# The other days of the range: named as a set (not as NOT IN) so that the primary key skips
+# the granules of counted days, whose `uniq` states would be decoded only to be dropped.
+OPEN_DAYS = f"""(SELECT DISTINCT day FROM rollup_daily
+    WHERE site = {{site:String}} AND dim = '' AND day >= {{first_day:Date}}
+      AND day < {{stop_day:Date}} AND day NOT IN {COUNTED_DAYS})"""
+# Sessions as rollup-shaped rows (site, dim, day, value) of exit pages, each session state
+# collapsed (Σ sign) so that a visit counts under the exit page it ended on.
+EXIT_PAGES = f"""(SELECT site, 'visit:exit_page' AS dim, toDate(start) AS day,
+        exit_page AS value, session_id, visitor_id, sum(sign) AS s_live
+    FROM sessions WHERE site = {{site:String}} AND toDate(start) IN {OPEN_DAYS}
+    GROUP BY site, day, value, session_id, visitor_id HAVING s_live != 0)"""
+_ZERO = {"visitors": "toUInt64(0)", "pageviews": "toUInt64(0)", "events": "toUInt64(0)"}
+
+
+def _daily_source(measures: tuple[str, ...], sums: dict[str, str], where: str,
+                  by_day: bool, *, exits: bool = False) -> str:
+    """rollup_daily's rows as (rday, value, x_<measure>…) for the caller to sum: visitors
+    of counted days as stored numbers, of the other days as their states merged per value
+    (and day, if `by_day`: `rday` is otherwise meaningless); the sums from rollup_daily. A
+    hash lives under one UTC day, so counted days and the rest add up (sinks/finalize.py)."""
+    def row(given: dict[str, str]) -> str:
+        return ", ".join(f"{given.get(m, _ZERO.get(m, 'toInt64(0)'))} AS x_{m}"
+                         for m in measures)
+    counted = f"SELECT day AS rday, value, {row({'visitors': 'visitors'})}\n" \
+              f"FROM rollup_daily_visitors FINAL WHERE {where} AND day IN {COUNTED_DAYS}"
+    states, merge = "rollup_daily", "uniqMerge(visitors)"
+    if exits:  # exit pages of days not counted yet: the visits as they ended, from raw
+        states, merge = EXIT_PAGES, "uniqIf(visitor_id, s_live > 0)"
+    merged = f"SELECT {'day' if by_day else 'toDate(0)'} AS rday, value, " \
+             f"{row({'visitors': merge})}\n" \
+             f"FROM {states} WHERE {where} AND day IN {OPEN_DAYS}\n" \
+             f"GROUP BY {'day, ' if by_day else ''}value"
+    parts = [counted, merged]
+    if len(measures) > 1:
+        cast = {m: f"toUInt64({sums[m]})" if m in ("pageviews", "events")
+                else f"toInt64({sums[m]})" for m in measures if m != "visitors"}
+        parts.append(f"SELECT day AS rday, value, {row(cast)}\nFROM rollup_daily WHERE {where}")
+    return "\nUNION ALL\n".join(parts)
 
 
 def _raw_plan(query: StatsQuery, goals: GoalSet, revenue: Revenue | None) -> Plan:

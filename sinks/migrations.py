@@ -330,6 +330,30 @@ def v8_statements(s: Settings) -> list[str]:
     ]
 
 
+def v9_statements(s: Settings) -> list[str]:
+    """rollup_daily_visitors: each closed UTC day's visitors per (dim, value), as a number.
+
+    A visitor hash is made under its UTC day's salt, so no hash is stored under two days:
+    the visitors of a range of whole days are the sum of each day's visitors, and a day's
+    count never changes once its rows stop changing. sinks/finalize.py writes the count of
+    a past day here (`uniqMerge` of its `rollup_daily` states, the number a one-day query
+    answers) together with `events_seen`, the day's `events` total at that moment; the
+    planner uses a day's row only while that total is still the live one, so a late insert
+    sends the day back to the states until it is counted again. Summing numbers instead of
+    merging states makes a month's breakdown read a few thousand integers (the numbers are
+    in docs/benchmarks.md). ReplacingMergeTree(version): a recount replaces the old row.
+    Only a new table: nothing stored changes, and every answer stays what it was.
+    """
+    return [f"""CREATE TABLE IF NOT EXISTS rollup_daily_visitors (
+    site LowCardinality(String), dim LowCardinality(String), day Date, value String,
+    visitors UInt64, events_seen UInt64, version UInt64,
+    keep_days UInt16 DEFAULT {s.daily_ttl_days}
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(day)
+ORDER BY (site, dim, day, value)
+TTL day + toIntervalDay(keep_days)"""]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, sessions, hourly and daily rollups, sites, api keys", v1_statements),
     Migration(2, "retention policies and audit; salts and processor checkpoints",
@@ -345,6 +369,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "dashboard users, per-site roles, sessions, shared links", v7_statements),
     Migration(8, "rollup_daily ordered (site, dim, day, value); every stored row copied",
               v8_statements),
+    Migration(9, "rollup_daily_visitors: closed days' visitors counted once",
+              v9_statements),
 )
 
 

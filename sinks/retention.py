@@ -49,6 +49,7 @@ TABLES: dict[str, TableShape] = {
     "sessions": TableShape("toDateTime(start)", "keep_days", "visitor_id != 0"),
     "rollup_hourly": TableShape("hour", "keep_days", "0"),
     "rollup_daily": TableShape("toDateTime(day)", "keep_days", "0"),
+    "rollup_daily_visitors": TableShape("toDateTime(day)", "keep_days", "0"),
 }
 
 

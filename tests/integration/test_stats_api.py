@@ -271,10 +271,11 @@ def test_collapsed_session_updates_count_once(shop: Client) -> None:
 
 
 def test_exit_page_counts_each_visit_under_its_last_page_only(shop: Client) -> None:
-    answer = ask(shop, {"metrics": ["visitors", "visits", "pageviews"],
-                        "dimensions": ["visit:exit_page"]})
-    assert answer["meta"]["source"] == "raw"
-    assert table(answer) == [("/", 7, 10, 10), ("/pricing", 4, 4, 9)]
+    for force_raw in (False, True):  # rollup: visits from it, visitors from raw sessions
+        answer = ask(shop, {"metrics": ["visitors", "visits", "pageviews"],
+                            "dimensions": ["visit:exit_page"]}, force_raw=force_raw)
+        assert answer["meta"]["source"] == ("raw" if force_raw else "rollup")
+        assert table(answer) == [("/", 7, 10, 10), ("/pricing", 4, 4, 9)]
 
 
 def test_entry_page_with_event_metrics_reads_sessions(shop: Client) -> None:

@@ -202,9 +202,10 @@ COUNTRY_DE = ["is", "visit:country", ["DE"]]
      ("rollup_daily", "event:page")),
     ({"dimensions": ["visit:entry_page"], "metrics": ["visits", "pageviews"]},
      ("rollup_daily", "visit:entry_page")),
+    # exit-page visitors: counted days' numbers, else raw sessions (never the states)
+    ({"dimensions": ["visit:exit_page"]}, ("rollup_daily", "visit:exit_page")),
     # raw:
     ({"dimensions": ["visit:entry_page"], "metrics": ["events"]}, None),  # not in that rollup
-    ({"dimensions": ["visit:exit_page"]}, None),  # rollup over-counts exit-page visitors
     ({"filters": [["is", "event:page", ["/"]]], "metrics": ["visits"]}, None),
     ({"dimensions": ["visit:country", "visit:os"]}, None),
     ({"dimensions": ["visit:country"], "filters": [["is", "visit:os", ["Mac"]]]}, None),
@@ -235,7 +236,9 @@ def test_raw_plans_pick_the_tables_that_hold_the_measures() -> None:
     assert [s.measures for s in visits_only.statements] == [("visitors", "visits", "duration")]
     exit_pages = plan_query(parse(metrics=["pageviews"], filters=[
         ["is", "visit:exit_page", ["/thanks"]]]))
-    assert exit_pages.table == "sessions" and len(exit_pages.statements) == 1
+    assert exit_pages.table == "rollup_daily" and len(exit_pages.statements) == 1
+    sql = exit_pages.statements[0].sql  # the states of exit pages are never merged
+    assert "FROM sessions" in sql and "uniqMerge" not in sql
     pages = plan_query(parse(metrics=["pageviews"], dimensions=["event:page"], filters=[
         ["is", "visit:entry_page", ["/"]]]))
     assert pages.table == "events"

@@ -1,0 +1,124 @@
+"""Count each closed day's visitors once, into rollup_daily_visitors (schema 9).
+
+rollup_daily keeps visitors as `uniq` states, which a query must decode and merge: at
+10M events a month's page breakdown spent most of a second there. A visitor hash is
+made under its UTC day's salt, so a hash never appears under two days, and the visitors
+of whole days add up. Once a day is over, its count per (dim, value) is final unless a
+late insert changes it, so it is stored as a plain number, with the day's `events` total
+(`events_seen`) at the moment it was counted. The planner (dashboards/plan.py) reads a
+day's numbers only while `events_seen` still equals the live total, and the states
+otherwise, so an answer never depends on whether or when this ran; a late event makes
+the day stale until the next round counts it again (every new visitor arrives with an
+event of its day, which moves the total).
+
+`finalize(client, today)` is the whole job: idempotent, safe to run in several processes
+at once (a recount writes the same numbers under a newer version). `Finalizer` runs it
+in a daemon thread every `interval` seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from clickhouse_connect.driver.client import Client
+
+from contract.errors import StorageError
+from sinks.client import command, run
+
+log = logging.getLogger(__name__)
+
+# (site, day, live events total) of the past days whose counts are missing or stale.
+STALE_DAYS = """SELECT r.site, r.day, r.e FROM (
+    SELECT site, day, sum(events) AS e FROM rollup_daily
+    WHERE dim = '' AND day < {today:Date} GROUP BY site, day) AS r
+LEFT JOIN (
+    SELECT site, day, argMax(events_seen, version) AS seen FROM rollup_daily_visitors
+    WHERE dim = '' AND value = '' AND day < {today:Date} GROUP BY site, day) AS f
+ON r.site = f.site AND r.day = f.day
+WHERE f.seen != r.e OR f.day = toDate(0)
+ORDER BY r.site, r.day
+LIMIT {limit:UInt32}"""
+
+# A day's rows in three INSERTs, the day's totals row last: it carries the `events_seen`
+# the planner checks, so when it is there every other row of the count is there too.
+COUNT_DAY = """INSERT INTO rollup_daily_visitors
+    (site, dim, day, value, visitors, events_seen, version, keep_days)
+SELECT site, dim, day, value, uniqMerge(visitors), {seen:UInt64}, {version:UInt64},
+       max(keep_days)
+FROM rollup_daily
+WHERE site = {site:String} AND day = {day:Date} AND dim != 'visit:exit_page'
+  AND (dim = '') = {totals:Bool}
+GROUP BY site, dim, day, value"""
+# Exit pages from the day's visits as they ended (Σ sign per session state: the rollup's
+# states cannot drop a visitor whose visit moved on to another exit page). A day whose
+# sessions already expired has no exit-page count: its visitors there read as 0.
+COUNT_EXIT_PAGES = """INSERT INTO rollup_daily_visitors
+    (site, dim, day, value, visitors, events_seen, version, keep_days)
+SELECT {site:String}, 'visit:exit_page', {day:Date}, exit_page,
+       uniqIf(visitor_id, s_live > 0), {seen:UInt64}, {version:UInt64},
+       (SELECT max(keep_days) FROM rollup_daily WHERE site = {site:String}
+          AND dim = '' AND day = {day:Date})
+FROM (SELECT session_id, visitor_id, exit_page, sum(sign) AS s_live FROM sessions
+      WHERE site = {site:String} AND toDate(start) = {day:Date}
+      GROUP BY session_id, visitor_id, exit_page HAVING s_live != 0)
+GROUP BY exit_page"""
+
+
+LIMIT = 400  # days per round
+
+
+def finalize(client: Client, today: dt.date, *, limit: int = LIMIT) -> int:
+    """Count the visitors of up to `limit` past days (UTC days before `today`) whose
+    numbers are missing or stale; returns how many days were counted.
+
+    Raises StorageError (from sinks.client) when ClickHouse fails; what was written
+    before stays valid.
+    """
+    days = run(client, STALE_DAYS, {"today": today, "limit": limit})
+    for site, day, seen in days:
+        bound = {"site": site, "day": day, "seen": int(seen), "version": time.time_ns()}
+        command(client, COUNT_EXIT_PAGES, bound)
+        command(client, COUNT_DAY, {**bound, "totals": False})
+        command(client, COUNT_DAY, {**bound, "totals": True})
+    return len(days)
+
+
+class Finalizer:
+    """Runs `finalize` every `interval` seconds in a daemon thread until `close()`."""
+
+    def __init__(self, client: Client, *, interval: float = 300.0,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+        self.client, self.interval, self.clock = client, interval, clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> int:
+        """One round now; StorageError is logged and the round counts as 0 days."""
+        try:
+            return finalize(self.client, self.clock().astimezone(dt.UTC).date())
+        except StorageError as exc:
+            log.warning("counting closed days' visitors failed: %s; next round in %.0fs",
+                        exc, self.interval)
+            return 0
+
+    def start(self) -> None:
+        """Start the background rounds (the first one right away)."""
+        self._thread = threading.Thread(target=self._loop, name="crumbless-finalizer",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self.run_once() >= LIMIT:
+                continue  # a full round: more may be waiting; go on until caught up
+            self._stop.wait(self.interval)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop after the current round."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
