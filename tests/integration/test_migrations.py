@@ -166,9 +166,9 @@ def test_dashboard_users_roles_and_links_survive_an_upgrade(chdb: Any, database:
 
 
 def test_schema_8_keeps_rollup_rows_whose_raw_events_expired(chdb: Any, database: str) -> None:
-    """Rollups outlive raw events: migration 8 copies every stored rollup row (it never
-    rebuilds them from raw), re-orders the table by dimension first, and the views feed
-    the new table."""
+    """Rollups outlive raw events: migrations 8 and 10 copy every stored rollup row (never
+    rebuilt from raw), re-order the table by dimension first, make its granules small,
+    and the views feed the new table."""
     client: Client = chdb.client
     settings = Settings(database=database, raw_ttl_days=3650, sessions_ttl_days=3650,
                         hourly_ttl_days=3650, daily_ttl_days=3650)
@@ -194,6 +194,9 @@ def test_schema_8_keeps_rollup_rows_whose_raw_events_expired(chdb: Any, database
     key = client.query("SELECT sorting_key FROM system.tables WHERE database = {d:String}"
                        " AND name = 'rollup_daily'", parameters={"d": database}).result_rows
     assert key == [("site, dim, day, value",)]
+    ddl = client.query("SELECT create_table_query FROM system.tables WHERE database ="
+                       " {d:String} AND name = 'rollup_daily'", parameters={"d": database})
+    assert "index_granularity = 256" in ddl.result_rows[0][0]  # schema 10's small granules
     assert client.query("SELECT count() FROM system.tables WHERE database = {d:String}"
                         " AND name = 'rollup_daily_next'",
                         parameters={"d": database}).result_rows == [(0,)]
