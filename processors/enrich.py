@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from functools import lru_cache
 
-from contract.event import AnonymousEvent
+from contract.wire import EventFields
 from processors.referrers import classify_source, is_internal, referrer_host
 
 
@@ -13,13 +13,13 @@ from processors.referrers import classify_source, is_internal, referrer_host
 class EnrichedEvent:
     """An anonymous event plus what the processors derive from it."""
 
-    event: AnonymousEvent
+    event: EventFields  # an AnonymousEvent or its msgspec twin (contract/wire.py)
     source: str
     channel: str
     referrer: str  # "" for direct traffic and self-referrals
 
 
-def enrich(event: AnonymousEvent) -> EnrichedEvent:
+def enrich(event: EventFields) -> EnrichedEvent:
     """Classify where the event's visit came from."""
     source, channel, referrer = traffic_of(
         event.referrer, event.site, event.hostname, event.utm_source, event.utm_medium,
