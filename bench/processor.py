@@ -12,7 +12,9 @@ with batches grown to the backlog (`max_batch_size`). Variants alternate and rep
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
+import pstats
 import tempfile
 import time
 from pathlib import Path
@@ -98,8 +100,10 @@ def measure(events: int, batch_sizes: list[int], repeats: int) -> dict[str, Any]
                 session_rows[size] = sum(b.session_count for b in built)
                 _fresh_database(client, Path(tmp), f"f{n}")
                 times.setdefault((size, "floor"), []).append(_floor(client, built))
+        _fresh_database(client, Path(tmp), "profiled")
+        stages = profile(client, records, max(batch_sizes))
         client.close()
-    return {"events": len(records), "repeats": repeats, "sizes": [{
+    return {"events": len(records), "repeats": repeats, "profile": stages, "sizes": [{
         "batch_size": size, "session_rows": session_rows[size],
         "crumbless_eps": len(records) / median(times[(size, "crumbless")]),
         "floor_eps": len(records) / median(times[(size, "floor")]),
@@ -146,4 +150,44 @@ def render(result: dict[str, Any]) -> list[str]:
         lines.append(f"| {size['batch_size']:,} | {size['crumbless_eps']:,.0f} | "
                      f"{size['floor_eps']:,.0f} | {ratio:.2f} | {split} | "
                      f"{size['session_rows']:,} |")
+    if "profile" in result:
+        largest = max(size["batch_size"] for size in result["sizes"])
+        lines += ["", f"Where one crumbless pass at batches of {largest:,} spends its time "
+                  "(cProfile, share of the pass; the rest is the bench loop and small "
+                  "calls):", "", "| stage | share |", "|---|---:|"]
+        lines += [f"| {s['stage']} | {s['share']:.0%} |" for s in result["profile"]]
     return lines
+
+
+# (label, cProfile key: file suffix and function name, cumulative or own time)
+_STAGES = [
+    ("decode + validate (msgspec)", ("contract/wire.py", "read_envelope"), "cum"),
+    ("enrich", ("processors/enrich.py", "enrich"), "cum"),
+    ("sessionise", ("processors/sessionise.py", "process"), "cum"),
+    ("build columns", ("processors/rows.py", "batch_rows"), "cum"),
+    ("insert: ClickHouse (chdb query, views)", ("~", "<built-in method chdb._chdb.query>"),
+     "own"),
+    ("insert: clickhouse-connect serialisation", ("sinks/clickhouse.py", "write"), "cum"),
+]
+
+
+def profile(client: Any, records: list[Record], batch_size: int) -> list[dict[str, Any]]:
+    """Where a crumbless pass spends its time, by stage, under cProfile (share of the pass).
+
+    cProfile adds a fixed cost per Python call, so the Python stages read somewhat larger
+    than they are; the chdb query is one C call and reads as it is.
+    """
+    profiler = cProfile.Profile()
+    profiler.enable()
+    _crumbless(client, records, batch_size)
+    profiler.disable()
+    stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(own for _, _, own, _, _ in stats.values())
+    found: dict[str, float] = {}
+    for (path, _, func), (_, _, own, cum, _) in stats.items():
+        for label, (suffix, name), kind in _STAGES:
+            if func == name and path.endswith(suffix):
+                found[label] = found.get(label, 0.0) + (own if kind == "own" else cum)
+    chdb = found.get(_STAGES[4][0], 0.0)
+    found[_STAGES[5][0]] = found.get(_STAGES[5][0], 0.0) - chdb  # the sink's own Python part
+    return [{"stage": label, "share": found.get(label, 0.0) / total} for label, _, _ in _STAGES]

@@ -66,6 +66,7 @@ def build_batch(records: Sequence[Record], sessioniser: Sessioniser) -> Batch:
             batch.dead_letters.append(DeadLetter(record.partition, record.offset, str(exc),
                                                  record.value))
             continue
-        enriched.extend(enrich(e) for e in events)
+        for event in events:
+            enriched.append(enrich(event))
     batch.events, batch.sessions = sessioniser.process(enriched)
     return batch

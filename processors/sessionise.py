@@ -8,7 +8,6 @@ the batch (if it was already stored) and a +1 row of its state after (Collapsing
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -54,8 +53,14 @@ class Visit:
         return (self.last_ms - self.start_ms) // 1000
 
     def to_json(self) -> dict[str, Any]:
-        """Checkpoint form."""
-        return dataclasses.asdict(self)
+        """Checkpoint form: dataclasses.asdict's dict, spelled out (asdict deep-copies
+        field by field, and every open visit is snapshotted twice a batch)."""
+        return {"site": self.site, "session_id": self.session_id,
+                "visitor_id": self.visitor_id, "start_ms": self.start_ms,
+                "last_ms": self.last_ms, "entry_page": self.entry_page,
+                "exit_page": self.exit_page, "pageviews": self.pageviews,
+                "events": self.events, "attrs": dict(self.attrs), "stored": self.stored,
+                "interactions": self.interactions}
 
 
 def session_id_for(site: str, visitor_id: int, start_ms: int) -> int:
