@@ -28,6 +28,7 @@ from contract.rows import EVENT_COLUMNS, SESSION_COLUMNS, RowBatch
 from contract.settings import Settings
 from contract.transport import Record
 from processors.batch import build_batch
+from processors.gc_tuning import tune_gc
 from processors.rows import batch_rows
 from processors.sessionise import Sessioniser
 from sinks.clickhouse import ClickHouseSink
@@ -83,6 +84,7 @@ def measure(events: int, batch_sizes: list[int], repeats: int) -> dict[str, Any]
     so a round's ratio shares its load (the machine is shared) where medians of each
     side's times would not.
     """
+    tune_gc()  # as `crumbless serve` and `crumbless processor` do; the floor gets it too
     data = synthetic_events(events, dt.datetime.now(dt.UTC))
     records = [Record(0, n, encode_envelope([e])) for n, e in enumerate(data)]
     times: dict[tuple[int, str], list[float]] = {}

@@ -29,8 +29,12 @@ _U64 = Annotated[int, Meta(ge=0)]  # msgspec bounds stop at int64: le=U64_MAX ch
 _NON_EMPTY = Annotated[str, Meta(min_length=1)]
 
 
-class WireEvent(Struct, frozen=True, forbid_unknown_fields=True):
-    """AnonymousEvent's fields in its order with its defaults; the rules of event_from_dict."""
+class WireEvent(Struct, frozen=True, forbid_unknown_fields=True, gc=False):
+    """AnonymousEvent's fields in its order with its defaults; the rules of event_from_dict.
+
+    gc=False: not tracked by the garbage collector (it holds strings, ints and a dict of
+    strings, so it cannot be part of a cycle); a batch holds tens of thousands of them.
+    """
 
     site: _NON_EMPTY
     ts_ms: _U64

@@ -109,3 +109,10 @@ def test_the_fast_decoder_refuses_what_the_reference_refuses() -> None:
                 {**BASE, "interactive": 2}, {**BASE, "consent": "x"}, {**BASE, "name": ""}):
         with pytest.raises(msgspec.ValidationError):
             _DECODER.decode(_dumps({"v": 1, "events": [bad]}))
+
+
+def test_wire_events_stay_out_of_the_garbage_collectors_walks() -> None:
+    import gc
+
+    (event,) = read_envelope(_dumps({"v": 1, "events": [BASE]}))
+    assert type(event) is WireEvent and not gc.is_tracked(event)
