@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import json
 import pstats
 import tempfile
 import time
@@ -158,7 +159,7 @@ def render(result: dict[str, Any]) -> list[str]:
                   "(cProfile, share of the pass; the rest is the bench loop and small "
                   "calls):", "", "| stage | share |", "|---|---:|"]
         lines += [f"| {s['stage']} | {s['share']:.0%} |" for s in result["profile"]]
-    return lines
+    return lines + _baseline_lines(result)
 
 
 # (label, cProfile key: file suffix and function name, cumulative or own time)
@@ -193,3 +194,25 @@ def profile(client: Any, records: list[Record], batch_size: int) -> list[dict[st
     chdb = found.get(_STAGES[4][0], 0.0)
     found[_STAGES[5][0]] = found.get(_STAGES[5][0], 0.0) - chdb  # the sink's own Python part
     return [{"stage": label, "share": found.get(label, 0.0) / total} for label, _, _ in _STAGES]
+BASELINE = Path(__file__).with_name("processor-baseline.json")
+
+
+def _baseline_lines(result: dict[str, Any]) -> list[str]:
+    """The same table for the code before issue 13's processor work, if recorded."""
+    if not BASELINE.exists():
+        return []
+    base = json.loads(BASELINE.read_text())
+    now = {size["batch_size"]: size for size in result["sizes"]}
+    lines = ["", base["note"], "",
+             "| batch size | before: crumbless events/s | its floor events/s | ratio | core µs "
+             "| sink µs | floor µs | now: crumbless events/s | x before |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for size in base["sizes"]:
+        after = now.get(size["batch_size"])
+        gain = (f"{after['crumbless_eps']:,.0f} | "
+                f"{after['crumbless_eps'] / size['crumbless_eps']:.2f}x" if after else "- | -")
+        lines.append(f"| {size['batch_size']:,} | {size['crumbless_eps']:,.0f} | "
+                     f"{size['floor_eps']:,.0f} | {size['ratio']:.2f} | "
+                     f"{size['core_us']:.1f} | {size['sink_us']:.1f} | "
+                     f"{size['floor_us']:.1f} | {gain} |")
+    return lines
