@@ -163,7 +163,26 @@ def conclusions(done: dict[str, Any]) -> list[str]:
         out += _kafka_conclusions(kafka["variants"], http)
     if stats:
         out.append(_stats_conclusion(stats))
+    if get.get("processor", {}).get("profile"):
+        out.append(_processor_conclusion(get["processor"]))
     return out or ["_No results stored yet._"]
+
+
+def _processor_conclusion(processor: Result) -> str:
+    """How close the processor is to a bare insert, and what its time goes to."""
+    large = max(processor["sizes"], key=lambda size: size["batch_size"])
+    shares = {s["stage"]: s["share"] for s in processor["profile"]}
+    insert = sum(v for k, v in shares.items() if k.startswith("insert"))
+    python = sum(v for k, v in shares.items() if not k.startswith("insert"))
+    top = max((k for k in shares if not k.startswith("insert")), key=shares.__getitem__)
+    return (f"- **The processor writes a backlog at {large['ratio']:.2f}x a bare insert of "
+            f"the same rows** (batches of {large['batch_size']:,}: "
+            f"{large['crumbless_eps']:,.0f} against {large['floor_eps']:,.0f} events/s; "
+            f"core {large['core_us']:.0f} µs an event, its idempotent insert "
+            f"{large['sink_us']:.0f} µs, the bare insert {large['floor_us']:.0f} µs). The "
+            f"insert is {insert:.0%} of a pass (ClickHouse and its views, then "
+            f"clickhouse-connect's serialisation), the Python core {python:.0%}, most of it "
+            f"{top} (cProfile, which inflates Python calls): the bound is the insert itself.")
 
 
 def _kafka_conclusions(variants: dict[str, Any], http: Result | None) -> list[str]:

@@ -7,8 +7,8 @@ rollup dimensions and the Stats API's `visit:*` dimensions (dashboards/) all rea
 table; a new attribute is one line here plus the migration that adds its column
 (`since` is the schema version that created it, so older migrations stay as they were).
 
-Sinks receive rows as `RowBatch`: lists in column order, with no knowledge of how the
-processors built them.
+Sinks receive rows as `RowBatch`: one list per column, in column order, with no knowledge
+of how the processors built them.
 """
 
 from __future__ import annotations
@@ -82,12 +82,26 @@ def visit_columns_ddl(version: int) -> str:
 
 @dataclass(slots=True)
 class RowBatch:
-    """Rows for one idempotent sink write: EVENT_COLUMNS / SESSION_COLUMNS order.
+    """Columns for one idempotent sink write: one list per EVENT_COLUMNS / SESSION_COLUMNS
+    entry, in that order, all of one length (`[]`: no rows).
 
-    `token` names the record range the rows came from; writing the same token twice
-    must count once.
+    Column-oriented because that is how ClickHouse's Native format travels: a sink hands
+    the lists over as they are instead of pivoting rows. Values are what the columns take:
+    DateTime64(3) columns (`ts`, `start`, `end`) hold int milliseconds since the epoch, UTC.
+    `token` names the record range the rows came from; writing the same token twice must
+    count once.
     """
 
     token: str
     events: list[list[Any]] = field(default_factory=list)
     sessions: list[list[Any]] = field(default_factory=list)
+
+    @property
+    def event_count(self) -> int:
+        """Rows in `events`."""
+        return len(self.events[0]) if self.events else 0
+
+    @property
+    def session_count(self) -> int:
+        """Rows in `sessions`."""
+        return len(self.sessions[0]) if self.sessions else 0

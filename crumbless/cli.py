@@ -274,6 +274,10 @@ def run(argv: Sequence[str], env: dict[str, str]) -> int:
     logging.getLogger().setLevel(settings.log_level.upper())
     if args.command in ("serve", "collector", "dashboard", "processor"):
         prepare_data_dir(settings)
+    if args.command in ("serve", "processor"):  # the processes that run a processor
+        from processors.gc_tuning import tune_gc
+
+        tune_gc()
     if args.command == "serve":
         from crumbless.server import serve
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from contract.errors import InvalidEvent
-from contract.event import decode_envelope
 from contract.transport import Record
+from contract.wire import read_envelope
 from processors.enrich import EnrichedEvent, enrich
 from processors.sessionise import SessionisedEvent, Sessioniser, SessionRow
 
@@ -61,11 +61,12 @@ def build_batch(records: Sequence[Record], sessioniser: Sessioniser) -> Batch:
     enriched: list[EnrichedEvent] = []
     for record in records:
         try:
-            events = decode_envelope(record.value)
+            events = read_envelope(record.value)
         except InvalidEvent as exc:
             batch.dead_letters.append(DeadLetter(record.partition, record.offset, str(exc),
                                                  record.value))
             continue
-        enriched.extend(enrich(e) for e in events)
+        for event in events:
+            enriched.append(enrich(event))
     batch.events, batch.sessions = sessioniser.process(enriched)
     return batch

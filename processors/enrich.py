@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
 from functools import lru_cache
+from typing import NamedTuple
 
-from contract.event import AnonymousEvent
+from contract.wire import EventFields
 from processors.referrers import classify_source, is_internal, referrer_host
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class EnrichedEvent:
-    """An anonymous event plus what the processors derive from it."""
+class EnrichedEvent(NamedTuple):
+    """An anonymous event plus what the processors derive from it.
 
-    event: AnonymousEvent
+    A NamedTuple, immutable like a frozen dataclass but built in C: one is made per event.
+    """
+
+    event: EventFields  # an AnonymousEvent or its msgspec twin (contract/wire.py)
     source: str
     channel: str
     referrer: str  # "" for direct traffic and self-referrals
 
 
-def enrich(event: AnonymousEvent) -> EnrichedEvent:
+def enrich(event: EventFields) -> EnrichedEvent:
     """Classify where the event's visit came from."""
     source, channel, referrer = traffic_of(
         event.referrer, event.site, event.hostname, event.utm_source, event.utm_medium,

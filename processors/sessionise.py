@@ -8,11 +8,10 @@ the batch (if it was already stored) and a +1 row of its state after (Collapsing
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from contract.rows import VISIT_ATTRIBUTES
 from processors.enrich import EnrichedEvent
@@ -54,8 +53,14 @@ class Visit:
         return (self.last_ms - self.start_ms) // 1000
 
     def to_json(self) -> dict[str, Any]:
-        """Checkpoint form."""
-        return dataclasses.asdict(self)
+        """Checkpoint form: dataclasses.asdict's dict, spelled out (asdict deep-copies
+        field by field, and every open visit is snapshotted twice a batch)."""
+        return {"site": self.site, "session_id": self.session_id,
+                "visitor_id": self.visitor_id, "start_ms": self.start_ms,
+                "last_ms": self.last_ms, "entry_page": self.entry_page,
+                "exit_page": self.exit_page, "pageviews": self.pageviews,
+                "events": self.events, "attrs": dict(self.attrs), "stored": self.stored,
+                "interactions": self.interactions}
 
 
 def session_id_for(site: str, visitor_id: int, start_ms: int) -> int:
@@ -64,17 +69,16 @@ def session_id_for(site: str, visitor_id: int, start_ms: int) -> int:
     return int.from_bytes(digest.digest(), "big") or 1
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRow:
+class SessionRow(NamedTuple):
     """One row for the sessions table: a visit's state with a sign."""
 
     visit: Visit
     sign: int
 
 
-@dataclass(frozen=True, slots=True)
-class SessionisedEvent:
-    """An enriched event with its visit's id and visit-level attributes."""
+class SessionisedEvent(NamedTuple):
+    """An enriched event with its visit's id and visit-level attributes (one per event:
+    a NamedTuple, built in C)."""
 
     enriched: EnrichedEvent
     session_id: int
@@ -95,38 +99,44 @@ class Sessioniser:
         before: dict[int, Visit | None] = {}
         touched: dict[int, Visit] = {}
         out: list[SessionisedEvent] = []
+        append, visits, high_water = out.append, self.visits, self.high_water_ms
         for item in events:
             ev = item.event
             if ev.visitor_id == 0:  # counted anonymously: no visit, attributes of its own
-                out.append(SessionisedEvent(item, 0, _attrs_of(item)))
+                append(SessionisedEvent(item, 0, _attrs_of(item)))
                 continue
+            site, visitor_id, ts_ms = ev.site, ev.visitor_id, ev.ts_ms
             if ev.name == ENGAGEMENT:  # belongs to the open visit but never changes it
-                open_visit = self._open_visit(ev.site, ev.visitor_id, ev.prev_visitor_id,
-                                              ev.ts_ms)
-                out.append(SessionisedEvent(item, open_visit.session_id, open_visit.attrs)
-                           if open_visit is not None
-                           else SessionisedEvent(item, 0, _attrs_of(item)))
+                open_visit = self._open_visit(site, visitor_id, ev.prev_visitor_id, ts_ms)
+                append(SessionisedEvent(item, open_visit.session_id, open_visit.attrs)
+                       if open_visit is not None
+                       else SessionisedEvent(item, 0, _attrs_of(item)))
                 continue
-            self.high_water_ms = max(self.high_water_ms, ev.ts_ms)
-            visit = self._open_visit(ev.site, ev.visitor_id, ev.prev_visitor_id, ev.ts_ms)
+            if ts_ms > high_water:
+                high_water = ts_ms
+            visit = self._open_visit(site, visitor_id, ev.prev_visitor_id, ts_ms)
             if visit is None:
-                visit = Visit(site=ev.site, visitor_id=ev.visitor_id,
-                              session_id=session_id_for(ev.site, ev.visitor_id, ev.ts_ms),
-                              start_ms=ev.ts_ms, last_ms=ev.ts_ms, entry_page=ev.pathname,
+                visit = Visit(site=site, visitor_id=visitor_id,
+                              session_id=session_id_for(site, visitor_id, ts_ms),
+                              start_ms=ts_ms, last_ms=ts_ms, entry_page=ev.pathname,
                               exit_page=ev.pathname, pageviews=0, events=0,
                               attrs=_attrs_of(item))
                 before.setdefault(visit.session_id, None)
             else:
-                before.setdefault(visit.session_id, _copy(visit) if visit.stored else None)
-                visit.last_ms = max(visit.last_ms, ev.ts_ms)
-            self.visits[(ev.site, ev.visitor_id)] = visit
+                if visit.session_id not in before:
+                    before[visit.session_id] = _copy(visit) if visit.stored else None
+                if ts_ms > visit.last_ms:
+                    visit.last_ms = ts_ms
+            visits[(site, visitor_id)] = visit
             visit.events += 1
-            visit.interactions += 1 if ev.interactive else 0
+            if ev.interactive:
+                visit.interactions += 1
             if ev.name == "pageview":
                 visit.pageviews += 1
                 visit.exit_page = ev.pathname
             touched[visit.session_id] = visit
-            out.append(SessionisedEvent(item, visit.session_id, visit.attrs))
+            append(SessionisedEvent(item, visit.session_id, visit.attrs))
+        self.high_water_ms = high_water
         rows: list[SessionRow] = []
         for sid, visit in touched.items():
             old = before[sid]
@@ -138,10 +148,12 @@ class Sessioniser:
         return out, rows
 
     def _open_visit(self, site: str, visitor_id: int, prev_id: int, ts_ms: int) -> Visit | None:
-        for key in ((site, visitor_id), (site, prev_id)):
-            visit = self.visits.get(key)
-            if visit is not None and ts_ms - visit.last_ms <= self.timeout_ms:
-                return visit
+        visit = self.visits.get((site, visitor_id))
+        if visit is not None and ts_ms - visit.last_ms <= self.timeout_ms:
+            return visit
+        visit = self.visits.get((site, prev_id))
+        if visit is not None and ts_ms - visit.last_ms <= self.timeout_ms:
+            return visit
         return None
 
     def _evict(self) -> None:
@@ -178,4 +190,8 @@ def _attrs_of(item: EnrichedEvent) -> dict[str, str]:
 
 
 def _copy(visit: Visit) -> Visit:
-    return dataclasses.replace(visit, attrs=dict(visit.attrs))
+    """A copy that later events of the visit leave alone (spelled out: dataclasses.replace
+    is several times slower, and a copy is made per visit and batch)."""
+    return Visit(visit.site, visit.session_id, visit.visitor_id, visit.start_ms, visit.last_ms,
+                 visit.entry_page, visit.exit_page, visit.pageviews, visit.events,
+                 dict(visit.attrs), visit.stored, visit.interactions)

@@ -36,28 +36,38 @@ class ClickHouseSink:
         self.keep_for = keep_for
 
     def write(self, batch: RowBatch) -> None:
-        """Insert a batch's rows idempotently; raise StorageError if ClickHouse refused it."""
+        """Insert a batch's columns idempotently; raise StorageError if ClickHouse refused it."""
         events, sessions = batch.events, batch.sessions
         event_columns, session_columns = EVENT_COLUMNS, SESSION_COLUMNS
         if self.keep_for is not None:
             event_columns = [*EVENT_COLUMNS, *KEEP_COLUMNS]
             session_columns = [*SESSION_COLUMNS, *KEEP_COLUMNS]
-            per_site = {site: self.keep_for(site) for site in {row[0] for row in events}
-                        | {row[0] for row in sessions}}  # one policy lookup per site a batch
-            events = [row + keep_values(per_site[row[0]], "raw")
-                      for row in events]
-            sessions = [row + keep_values(per_site[row[0]], "sessions")
-                        for row in sessions]
+            sites = (set(events[0]) if events else set()) | (
+                set(sessions[0]) if sessions else set())
+            per_site = {site: self.keep_for(site) for site in sites}  # one lookup a site
+            events = events and [*events, *_keep_columns(events[0], per_site, "raw")]
+            sessions = sessions and [*sessions,
+                                     *_keep_columns(sessions[0], per_site, "sessions")]
         self._insert("events", event_columns, events, f"{batch.token}:events")
         self._insert("sessions", session_columns, sessions, f"{batch.token}:sessions")
 
-    def _insert(self, table: str, columns: list[str], rows: list[list[Any]], token: str) -> None:
-        if not rows:
+    def _insert(self, table: str, columns: list[str], data: list[list[Any]], token: str
+                ) -> None:
+        if not data or not data[0]:
             return
         try:
-            self.client.insert(table, rows, column_names=columns, settings={
-                "insert_deduplication_token": token,
-                "deduplicate_blocks_in_dependent_materialized_views": 1,
-            })
+            self.client.insert(table, data, column_names=columns, column_oriented=True,
+                               settings={
+                                   "insert_deduplication_token": token,
+                                   "deduplicate_blocks_in_dependent_materialized_views": 1,
+                               })
         except Exception as exc:
             raise StorageError(f"insert into {table} failed: {first_line(exc)}") from exc
+
+
+def _keep_columns(sites: list[str], per_site: dict[str, TierDays], tier: str
+                  ) -> list[list[int]]:
+    """KEEP_COLUMNS as columns for rows of `sites` (the site column) in `tier`."""
+    values = {site: keep_values(days, tier) for site, days in per_site.items()}
+    rows = [values[site] for site in sites]
+    return [[row[i] for row in rows] for i in range(len(KEEP_COLUMNS))]

@@ -109,3 +109,25 @@ def test_engagement_without_an_open_visit_opens_none() -> None:
     out, rows = run(Sessioniser(30 * MIN), [engaged])
     assert rows == [] and out[0].session_id == 0
 
+
+
+def test_a_visit_copy_equals_the_visit_and_does_not_follow_it() -> None:
+    from processors.sessionise import _copy
+
+    s = Sessioniser(30 * MIN)
+    run(s, [ev(1, 0), ev(1, 1, "/b")])
+    visit = next(iter(s.visits.values()))
+    copy = _copy(visit)
+    assert copy == visit and copy.attrs is not visit.attrs
+    run(s, [ev(1, 2, "/c")])
+    assert copy.exit_page == "/b" and visit.exit_page == "/c"
+
+
+def test_a_visit_checkpoints_every_field() -> None:
+    import dataclasses
+
+    s = Sessioniser(30 * MIN)
+    run(s, [ev(1, 0, referrer="https://news.example.org/a"), ev(1, 1, "/b")])
+    visit = next(iter(s.visits.values()))
+    assert visit.to_json() == dataclasses.asdict(visit)
+    assert set(visit.to_json()) == {f.name for f in dataclasses.fields(visit)}
