@@ -9,8 +9,8 @@ so a size always gives the same rows.
 Shape (per site, over `DAYS` days ending at `end`): a visit has 1-6 events (mean 2.6, 40 %
 bounce), 90 % page views and 10 % custom events of 5 names; a visitor id is a hash of
 (person, UTC day), as the daily salt makes it: a visit's id is its first day's, and its
-events after midnight carry the next day's, as the collector hashes them; people per day = 0.7 x visits per day, so at
-10M events about 80k visitors a day. Skewed (power-law) choices over 1,000 pages, 50
+events after midnight carry the next day's, as the collector hashes them; people per
+day = 0.7 x visits per day, so at 10M events about 80k visitors a day. Skewed (power-law) choices over 1,000 pages, 50
 referrer sources (30 % direct) in 6 channels, 30 countries, 4 regions each, 3 cities each,
 10 browsers, 8 operating systems, 3 devices; 10 % of visits carry UTM tags (10 sources,
 4 media, 20 campaigns); 1 % of custom events carry revenue. Sessions are written in their
@@ -102,7 +102,8 @@ def _events_insert(visits: str) -> str:
     {attrs}, consent, mode, truncated_ip, revenue_amount, revenue_currency)
 SELECT site, start + toIntervalSecond(e * {SPREAD_S // 2} + cityHash64(v, e) % {SPREAD_S // 2})
         AS ts, {EVENT_NAME} AS name,
-    if(toDate(ts) = toDate(start), visitor_id, cityHash64(person, toDate(ts))), session_id, '{SITE}', {_page('e')}, {attrs},
+    if(toDate(ts) = toDate(start), visitor_id, cityHash64(person, toDate(ts))), session_id,
+    '{SITE}', {_page('e')}, {attrs},
     '', 'full', '', if(name != 'pageview' AND cityHash64(v, e, 'rev') % 100 = 0,
         toDecimal64(cityHash64(v, e, 'amount') % 50000 / 100, 3), NULL), 'EUR'
 FROM ({visits}) ARRAY JOIN range(n) AS e"""
