@@ -9,12 +9,13 @@ so a size always gives the same rows.
 Shape (per site, over `DAYS` days ending at `end`): a visit has 1-6 events (mean 2.6, 40 %
 bounce), 90 % page views and 10 % custom events of 5 names; a visitor id is a hash of
 (person, UTC day), as the daily salt makes it: a visit's id is its first day's, and its
-events after midnight carry the next day's, as the collector hashes them; people per
-day = 0.7 x visits per day, so at 10M events about 80k visitors a day. Skewed
-(power-law) choices over 1,000 pages, 50 referrer sources (30 % direct) in 6 channels, 30 countries, 4 regions each, 3 cities each,
-10 browsers, 8 operating systems, 3 devices; 10 % of visits carry UTM tags (10 sources,
-4 media, 20 campaigns); 1 % of custom events carry revenue. Sessions are written in their
-final state (+1 rows only), as a merged month-old table holds them.
+events after midnight carry the next day's, as the collector hashes them; people per day =
+0.7 x visits per day, so at 10M events about 80k visitors a day. Skewed (power-law)
+choices over 1,000 pages, 50 referrer sources (30 % direct) in 6 channels, 30 countries, 4
+regions each, 3 cities each, 10 browsers, 8 operating systems, 3 devices; 10 % of visits
+carry UTM tags (10 sources, 4 media, 20 campaigns); 1 % of custom events carry revenue.
+Sessions are written in their final state (+1 rows only), as a merged month-old table
+holds them.
 """
 
 from __future__ import annotations
