@@ -126,3 +126,13 @@ def test_the_counted_table_expires_with_the_daily_rollup(three_days: Any, chdb: 
     left = chdb.client.query("SELECT min(day) FROM rollup_daily_visitors WHERE site = "
                              "{s:String}", parameters={"s": SITE}).result_rows[0][0]
     assert left >= today - dt.timedelta(days=2)
+
+
+def test_serve_runs_the_count_in_the_background(three_days: Any) -> None:
+    """`crumbless serve`'s runtime starts the rounds; a round counts what is there."""
+    runtime, _, _ = three_days
+    thread = runtime.finalizer._thread
+    assert thread is not None and thread.is_alive() and thread.daemon
+    assert runtime.finalizer.run_once() == 3
+    runtime.finalizer.close()
+    assert not thread.is_alive()
