@@ -189,7 +189,7 @@ def rollup_target(query: StatsQuery) -> tuple[str, str] | None:
 
 
 def plan_query(query: StatsQuery, *, goals: GoalSet = NO_GOALS,
-               force_raw: bool = False) -> Plan:
+               force_raw: bool = False, counted: frozenset[dt.date] | None = None) -> Plan:
     """The statements answering `query`; its date range must already be resolved.
 
     `goals` are the site's configured goals (event:goal, revenue currencies).
@@ -200,10 +200,10 @@ def plan_query(query: StatsQuery, *, goals: GoalSet = NO_GOALS,
     target = None if force_raw else rollup_target(query)
     if target is not None:
         table, dim = target
-        plan = Plan("rollup", table, (_rollup_statement(query, table, dim),))
+        plan = Plan("rollup", table, (_rollup_statement(query, table, dim, counted),))
     else:
         plan = _raw_plan(query, goals, revenue)
-    denominators = tuple(_denominator(query, metric, goals, force_raw)
+    denominators = tuple(_denominator(query, metric, goals, force_raw, counted)
                          for metric in query.metrics if metric in RATIO_METRICS)
     sources = {plan.source, *(d.source for d in denominators)}
     return Plan("rollup" if sources == {"rollup"} else "raw", plan.table, plan.statements,
@@ -212,7 +212,15 @@ def plan_query(query: StatsQuery, *, goals: GoalSet = NO_GOALS,
 
 
 
-def _denominator(query: StatsQuery, metric: str, goals: GoalSet, force_raw: bool) -> Denominator:
+def derives_counted_days(plan: Plan) -> bool:
+    """Whether a statement of `plan` looks up the counted days itself (COUNTED_DAYS): a
+    caller may look them up once and plan again with `counted=`."""
+    return any(COUNTED_DAYS in statement.sql for statement in
+               (*plan.statements, *(d.statement for d in plan.denominators)))
+
+
+def _denominator(query: StatsQuery, metric: str, goals: GoalSet, force_raw: bool,
+                 counted: frozenset[dt.date] | None) -> Denominator:
     """Plausible's divisors (lib/plausible/stats/sql/special_metrics.ex): percentage divides by
     the visitors of the same filters without dimensions; conversion_rate by those without the
     top-level goal and props filters; group_conversion_rate by the same, per group of the
@@ -227,7 +235,7 @@ def _denominator(query: StatsQuery, metric: str, goals: GoalSet, force_raw: bool
     total = dataclasses.replace(query, metrics=("visitors",), filters=filters,
                                 dimensions=tuple(query.dimensions[i] for i in kept),
                                 order_by=())
-    plan = plan_query(total, goals=goals, force_raw=force_raw)
+    plan = plan_query(total, goals=goals, force_raw=force_raw, counted=counted)
     return Denominator(metric, plan.statements[0], kept, plan.source)
 
 
@@ -308,7 +316,8 @@ def _group_by(query: StatsQuery) -> str:
     return "\nGROUP BY " + ", ".join(f"d{i}" for i in range(len(query.dimensions)))
 
 
-def _rollup_statement(query: StatsQuery, table: str, dim: str) -> Statement:
+def _rollup_statement(query: StatsQuery, table: str, dim: str,
+                      counted: frozenset[dt.date] | None = None) -> Statement:
     start, stop = _bounds(query)
     session_rows = dim in SESSION_ONLY
     sums = {
@@ -338,7 +347,14 @@ def _rollup_statement(query: StatsQuery, table: str, dim: str) -> Statement:
                 for m in measures)]
     if table == "rollup_daily":
         by_day = any(d in TIME_DIMENSIONS for d in query.dimensions)
-        source = _daily_source(measures, sums, where, by_day, exits=dim == "visit:exit_page")
+        days = None
+        if counted is not None:  # the caller looked them up: constant sets, no subqueries
+            first, stop_day = start.date(), stop.date()
+            in_range = [first + dt.timedelta(days=i) for i in range((stop_day - first).days)]
+            days = (params.bind(sorted(d for d in in_range if d in counted), "Array(Date)"),
+                    params.bind([d for d in in_range if d not in counted], "Array(Date)"))
+        source = _daily_source(measures, sums, where, by_day, exits=dim == "visit:exit_page",
+                               days=days)
         select = [*select[: len(query.dimensions)],
                   *(f"sum(x_{m}) AS m_{m}" for m in measures)]
         # a value left only by superseded visit states (an exit page the visit moved on
@@ -367,30 +383,35 @@ OPEN_DAYS = f"""(SELECT DISTINCT day FROM rollup_daily
       AND day < {{stop_day:Date}} AND day NOT IN {COUNTED_DAYS})"""
 # Sessions as rollup-shaped rows (site, dim, day, value) of exit pages, each session state
 # collapsed (Σ sign) so that a visit counts under the exit page it ended on.
-EXIT_PAGES = f"""(SELECT site, 'visit:exit_page' AS dim, toDate(start) AS day,
+EXIT_PAGES = """(SELECT site, 'visit:exit_page' AS dim, toDate(start) AS day,
         exit_page AS value, session_id, visitor_id, sum(sign) AS s_live
-    FROM sessions WHERE site = {{site:String}} AND toDate(start) IN {OPEN_DAYS}
+    FROM sessions WHERE site = {{site:String}} AND toDate(start) IN {open_days}
     GROUP BY site, day, value, session_id, visitor_id HAVING s_live != 0)"""
 _ZERO = {"visitors": "toUInt64(0)", "pageviews": "toUInt64(0)", "events": "toUInt64(0)"}
 
 
 def _daily_source(measures: tuple[str, ...], sums: dict[str, str], where: str,
-                  by_day: bool, *, exits: bool = False) -> str:
+                  by_day: bool, *, exits: bool = False,
+                  days: tuple[str, str] | None = None) -> str:
     """rollup_daily's rows as (rday, value, x_<measure>…) for the caller to sum: visitors
     of counted days as stored numbers, of the other days as their states merged per value
     (and day, if `by_day`: `rday` is otherwise meaningless); the sums from rollup_daily. A
-    hash lives under one UTC day, so counted days and the rest add up (sinks/finalize.py)."""
+    hash lives under one UTC day, so counted days and the rest add up (sinks/finalize.py).
+    `days`: the counted and the other days of the range as bound Array(Date) parameters,
+    when the caller looked them up (COUNTED_DAYS, just before); else subqueries find them."""
+    counted_days, open_days = days if days is not None else (COUNTED_DAYS, OPEN_DAYS)
     def row(given: dict[str, str]) -> str:
         return ", ".join(f"{given.get(m, _ZERO.get(m, 'toInt64(0)'))} AS x_{m}"
                          for m in measures)
     counted = f"SELECT day AS rday, value, {row({'visitors': 'visitors'})}\n" \
-              f"FROM rollup_daily_visitors FINAL WHERE {where} AND day IN {COUNTED_DAYS}"
+              f"FROM rollup_daily_visitors FINAL WHERE {where} AND day IN {counted_days}"
     states, merge = "rollup_daily", "uniqMerge(visitors)"
     if exits:  # exit pages of days not counted yet: the visits as they ended, from raw
-        states, merge = EXIT_PAGES, "uniqIf(visitor_id, s_live > 0)"
+        states = EXIT_PAGES.format(open_days=open_days)
+        merge = "uniqIf(visitor_id, s_live > 0)"
     merged = f"SELECT {'day' if by_day else 'toDate(0)'} AS rday, value, " \
              f"{row({'visitors': merge})}\n" \
-             f"FROM {states} WHERE {where} AND day IN {OPEN_DAYS}\n" \
+             f"FROM {states} WHERE {where} AND day IN {open_days}\n" \
              f"GROUP BY {'day, ' if by_day else ''}value"
     parts = [counted, merged]
     if len(measures) > 1:

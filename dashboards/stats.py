@@ -38,7 +38,7 @@ from dashboards.guard import (
     too_narrow,
 )
 from dashboards.noise import DpPolicy, PrivacyAccountant, check_dp_query
-from dashboards.plan import UTC_ZONES, plan_query
+from dashboards.plan import COUNTED_DAYS, UTC_ZONES, derives_counted_days, plan_query
 from dashboards.query import (
     MAX_LIMIT,
     TIME_DIMENSIONS,
@@ -214,6 +214,15 @@ class StatsService:
         """Rows of base measures, the metrics' context and the source that answered."""
         goals = self.goals(query)
         plan = plan_query(query, goals=goals, force_raw=force_raw)
+        if derives_counted_days(plan):
+            # Which days of the range are counted, looked up once, so that the statements
+            # take them as constants instead of each re-deriving them (two reads apiece).
+            start, stop = query.date_range.start, query.date_range.stop
+            assert start is not None  # resolved above
+            counted = frozenset(row[0] for row in run(
+                self._client, f"SELECT day FROM {COUNTED_DAYS}",
+                {"site": query.site_id, "first_day": start.date(), "stop_day": stop.date()}))
+            plan = plan_query(query, goals=goals, force_raw=force_raw, counted=counted)
         parts = [(statement.measures, run(self._client, statement.sql, statement.parameters))
                  for statement in plan.statements]
         rows = merge_rows(parts, len(query.dimensions))

@@ -10,7 +10,7 @@ import pytest
 
 from contract.errors import BadQuery
 from dashboards.goals import Goal, GoalSet, page_regex
-from dashboards.plan import needed_measures, plan_query, rollup_target
+from dashboards.plan import derives_counted_days, needed_measures, plan_query, rollup_target
 from dashboards.query import Combine, Condition, DateRange, Negate, StatsQuery, parse_query
 from dashboards.results import (
     Context,
@@ -467,3 +467,20 @@ def test_total_minus_the_rows_shown_never_isolates_fewer_than_k() -> None:
     kept, _ = suppress(enough, k=5)  # 7 withheld already: nothing more to hide
     assert [r.dimensions for r in complement(enough, kept, k=5)] == [("Chrome",), ("Safari",)]
     assert complement(rows, rows, k=1) == rows
+
+
+def test_counted_days_looked_up_once_become_constants() -> None:
+    """Given the counted days, a rollup_daily statement reads them as two constant sets
+    (counted, the rest of the range) instead of deriving them in subqueries."""
+    query = parse(dimensions=["visit:country"], date_range=["2024-01-01", "2024-01-05"])
+    derived = plan_query(query)
+    assert derives_counted_days(derived)
+    day = dt.date
+    given = plan_query(query, counted=frozenset({day(2024, 1, 2), day(2024, 1, 4)}))
+    assert not derives_counted_days(given)
+    params = given.statements[0].parameters
+    sets = [v for v in params.values() if isinstance(v, list) and v
+            and isinstance(v[0], dt.date)]
+    assert sets == [[day(2024, 1, 2), day(2024, 1, 4)],
+                    [day(2024, 1, 1), day(2024, 1, 3), day(2024, 1, 5)]]
+    assert not derives_counted_days(plan_query(query, force_raw=True))
