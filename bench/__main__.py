@@ -10,17 +10,21 @@ from types import ModuleType
 from bench import (
     collector_http,
     dashboard,
+    freshness,
     http_servers,
     kafka_envelope,
+    kafka_processor,
     privacy,
     processor,
+    processor_scaling,
     report,
     stats_query,
 )
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module for module in (privacy, collector_http, kafka_envelope, stats_query,
-                                       processor, http_servers, dashboard)
+                                       processor, http_servers, dashboard, freshness,
+                                       kafka_processor, processor_scaling)
 }
 
 

@@ -1,0 +1,81 @@
+"""processor-scaling: one against two `crumbless processor` processes on the same backlog.
+
+The same pre-filled 6-partition topic as `kafka-processor`, drained by one process and
+by two processes in one consumer group (fresh group each time, so each drains it all),
+alternated and repeated; events/s between 10 % and 90 % of the backlog from the group's
+committed offsets, and the speed-up.
+
+**What this is not.** In Kafka mode a processor writes to the ClickHouse its DSN names
+(`--clickhouse-dsn`); a deployment points every processor (and the dashboards) at one
+ClickHouse server. This machine has no usable ClickHouse server (Debian's package is
+18.16, from 2018, too old for the schema), only chdb, and chdb lets one process hold a
+data directory ("Cannot lock file .../status. Another server instance in same directory
+is already running"). So each processor here has **its own chdb data directory**: the
+two processes split the partitions (a visitor's events stay on one partition, so every
+visit is whole in one of them), but their rows end in two databases that no dashboard
+reads together. The speed-up is an upper bound for one shared ClickHouse server on this
+machine: here each process also runs its own ClickHouse engine, so the storage work
+scales with the processes instead of queueing in one server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import kafka_drain
+from bench.stats_query import synthetic_events
+from bench.timing import median
+from crumbless.testing.kafka import KAFKA_VERSION, KafkaBroker
+
+NAME = "processor-scaling"
+TITLE = "1 against 2 Kafka processor processes on one backlog (separate chdb each)"
+DESCRIPTION = __doc__.split("\n", 2)[2].strip() if __doc__ else ""
+COUNTS = (1, 2)
+
+
+def run_benchmark(quick: bool) -> dict[str, Any]:
+    """Fill one topic, then drain it with 1 and 2 processes, alternated."""
+    count, repeats = (24_000, 2) if quick else (150_000, 3)
+    events = synthetic_events(count, dt.datetime.now(dt.UTC))
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in COUNTS}
+    with tempfile.TemporaryDirectory(prefix="crumbless-bench-") as tmp:
+        folder = Path(tmp)
+        with KafkaBroker(folder / "kafka") as broker:
+            topic = "bench.backlog"
+            broker.create_topic(topic, kafka_drain.PARTITIONS)
+            broker.create_topic(f"{topic}.dlq", 1)
+            kafka_drain.fill_topic(broker.bootstrap, topic, events)
+            for _ in range(repeats):
+                for n in COUNTS:
+                    runs[n].append(kafka_drain.drain(folder, broker.bootstrap, topic,
+                                                     len(events), processes=n))
+                    time.sleep(1)  # let the stopped group's sessions close
+    return {"events": len(events), "repeats": repeats, "kafka": KAFKA_VERSION,
+            "partitions": kafka_drain.PARTITIONS, "processes": {str(n): {
+                "events_per_s": median([r["events_per_s"] for r in results]),
+                "total_s": median([r["total_s"] for r in results]),
+                "alive": min(r["alive"] for r in results),
+                "memory": {name: {key: max(r["memory"][name].get(key, 0) for r in results)
+                                  for key in ("hwm_kib", "rss_kib")}
+                           for name in results[0]["memory"]},
+            } for n, results in runs.items()}}
+
+
+def render(result: dict[str, Any]) -> list[str]:
+    """Events/s per process count, the speed-up, and each process's peak RSS."""
+    procs = result["processes"]
+    one = procs["1"]["events_per_s"]
+    lines = [f"{result['events']:,} events in a {result['partitions']}-partition topic "
+             f"(Kafka {result['kafka']}), median of {result['repeats']} alternated rounds; "
+             "each processor with its own chdb data directory (see above).", "",
+             "| processes | events/s (10-90 %) | speed-up | whole drain s, starts included "
+             "| peak RSS per process, MiB |", "|---:|---:|---:|---:|---|"]
+    for n, p in procs.items():
+        rss = ", ".join(f"{m['hwm_kib'] / 1024:,.0f}" for m in p["memory"].values())
+        lines.append(f"| {n} | {p['events_per_s']:,.0f} | {p['events_per_s'] / one:.2f} | "
+                     f"{p['total_s']:.1f} | {rss} |")
+    return lines
