@@ -196,11 +196,11 @@ def visible_times(offsets_seen: dict[str, float], where: dict[str, tuple[int, in
     """
     by_partition: dict[int, list[tuple[int, float]]] = {}
     for key, t in offsets_seen.items():
-        partition, offset = key.split(":")
-        by_partition.setdefault(int(partition), []).append((int(offset), t))
+        part, committed = key.split(":")
+        by_partition.setdefault(int(part), []).append((int(committed), t))
     first: dict[str, float] = {}
     for path, (partition, offset) in where.items():
-        times = [t for committed, t in by_partition.get(partition, []) if committed > offset]
+        times = [t for done, t in by_partition.get(partition, []) if done > offset]
         if times:
             first[path] = min(times)
     return first

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from bench.procs import MemoryWatch, Processes
 from contract.event import AnonymousEvent, decode_envelope, encode_envelope
@@ -88,8 +89,15 @@ def read_records(path: Path) -> Iterator[Record]:
 
 
 def group_offsets(admin: KafkaAdminClient, group: str) -> dict[int, int]:
-    """The group's committed offset per partition (absent: nothing committed yet)."""
-    committed = admin.list_group_offsets({group: None}).get(group, {})
+    """The group's committed offset per partition (absent: nothing committed yet).
+
+    While the group has no coordinator yet (its first members are still joining) the
+    broker answers with an error: nothing is committed then either.
+    """
+    try:
+        committed = admin.list_group_offsets({group: None}).get(group, {})
+    except KafkaError:
+        return {}
     return {tp.partition: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
 
 
