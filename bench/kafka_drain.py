@@ -111,6 +111,16 @@ def kafka_env(bootstrap: str, topic: str, group: str) -> dict[str, str]:
             "CRUMBLESS_KAFKA_SESSION_TIMEOUT_MS": "10000"}
 
 
+def group_members(admin: KafkaAdminClient, group: str) -> int:
+    """Members of the group when it is Stable (assignment done), else 0."""
+    try:
+        info = admin.describe_groups([group]).get(group, {})
+    except KafkaError:
+        return 0
+    state = str(info.get("group_state", info.get("state", "")))
+    return len(info.get("members", [])) if state.lower() == "stable" else 0
+
+
 def crossing(samples: list[tuple[float, int]], level: float) -> float:
     """The time at which a rising count first reaches `level`, interpolated linearly.
 
@@ -127,10 +137,19 @@ def crossing(samples: list[tuple[float, int]], level: float) -> float:
     raise ValueError(f"the count never reached {level}")
 
 
-def steady_rate(samples: list[tuple[float, int]], total: int) -> float:
-    """Events/s between 10 % and 90 % of `total` (start-up and the tail left out)."""
+def steady_rate(samples: list[tuple[float, int]], total: int, since: float = 0.0) -> float:
+    """Events/s between 10 % and 90 % of `total` (start-up and the tail left out).
+
+    `since`: a time before which the count is not steady yet (e.g. a rebalance); the
+    window then starts there if that is later than the 10 % mark.
+    """
     low, high = crossing(samples, 0.1 * total), crossing(samples, 0.9 * total)
-    return 0.8 * total / (high - low) if high > low else float("inf")
+    if since > low:
+        before = [count for t, count in samples if t <= since]
+        low, start = since, (before[-1] if before else 0)
+    else:
+        start = int(0.1 * total)
+    return (0.9 * total - start) / (high - low) if high > low else float("nan")
 
 
 def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
@@ -138,14 +157,16 @@ def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
     """Start `processes` `crumbless processor`s (each its own chdb data directory) in a
     fresh group on the pre-filled topic; time them until the group has committed `total`.
 
-    Returns events_per_s (10-90 %), first_commit_s (from starting the processes to the
-    first commit), total_s, alive (processes still running at the end) and memory
-    {process name: {"hwm_kib", "rss_kib"}}.
+    Returns events_per_s (10-90 % of the backlog, and only once the group is Stable with
+    every process in it: a member joining late makes the group rebalance), stable_s (from
+    starting the processes until then), first_commit_s, total_s, alive (processes still
+    running at the end), memory {process name: {"hwm_kib", "rss_kib", "cpu_s"}}.
     """
     group = f"bench-{uuid.uuid4().hex[:8]}"
     env = kafka_env(bootstrap, topic, group)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     samples: list[tuple[float, int]] = []
+    stable_at = None
     with Processes(folder) as procs:
         began = time.monotonic()
         for n in range(processes):
@@ -157,6 +178,8 @@ def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
             while time.monotonic() < deadline:
                 done = sum(group_offsets(admin, group).values())
                 samples.append((time.monotonic(), done))
+                if stable_at is None and group_members(admin, group) == processes:
+                    stable_at = time.monotonic()
                 if done >= total:
                     break
                 for name, proc in procs.running.items():
@@ -170,5 +193,7 @@ def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
     if samples[-1][1] < total:
         raise RuntimeError(f"processors committed {samples[-1][1]} of {total} in {timeout} s")
     first = next(t for t, count in samples if count > 0)
-    return {"events_per_s": steady_rate(samples, total), "first_commit_s": first - began,
+    stable = stable_at if stable_at is not None else samples[-1][0]
+    return {"events_per_s": steady_rate(samples, total, stable), "stable_s": stable - began,
+            "first_commit_s": first - began,
             "total_s": samples[-1][0] - began, "alive": alive, "memory": memory.peak}

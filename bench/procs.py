@@ -56,6 +56,16 @@ def memory_kib(pid: int) -> dict[str, int]:
     return out
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a live process has used (/proc/PID/stat), else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(samples: list[float], q: float) -> float:
     """The q-quantile (0..1) by linear interpolation between closest ranks."""
     if not samples:
@@ -140,11 +150,12 @@ class Processes:
 
 
 class MemoryWatch:
-    """Samples /proc of some processes every `interval` s in a thread; keeps the peaks."""
+    """Samples /proc of some processes every `interval` s in a thread: the peaks of their
+    memory (KiB) and their CPU seconds so far (the last sample before they exit)."""
 
     def __init__(self, pids: dict[str, int], interval: float = 0.25) -> None:
         self.pids, self.interval = pids, interval
-        self.peak: dict[str, dict[str, int]] = {name: {} for name in pids}
+        self.peak: dict[str, dict[str, float]] = {name: {} for name in pids}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -158,6 +169,8 @@ class MemoryWatch:
         for name, pid in self.pids.items():
             for key, value in memory_kib(pid).items():
                 self.peak[name][key] = max(self.peak[name].get(key, 0), value)
+            if (cpu := cpu_seconds(pid)) is not None:
+                self.peak[name]["cpu_s"] = cpu
 
     def __enter__(self) -> Self:
         self._thread.start()

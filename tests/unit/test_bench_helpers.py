@@ -30,6 +30,9 @@ def test_crossing_interpolates_the_time_a_count_reaches_a_level() -> None:
         crossing(samples, 201)
     # 10 % of 200 at t=1.2, 90 % at t=2.8: 160 events in 1.6 s.
     assert steady_rate(samples, 200) == pytest.approx(100)
+    # Not steady before t=2.5 (a rebalance): from there (150 done) to 180 at t=2.8.
+    samples = [(0.0, 0), (2.0, 100), (2.5, 150), (3.0, 200)]
+    assert steady_rate(samples, 200, since=2.5) == pytest.approx(30 / 0.3)
 
 
 def test_records_survive_the_file_round_trip(tmp_path: Path) -> None:
