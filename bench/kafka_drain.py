@@ -155,12 +155,14 @@ def steady_rate(samples: list[tuple[float, int]], total: int, since: float = 0.0
 def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
           timeout: float = 240) -> dict[str, Any]:
     """Start `processes` `crumbless processor`s (each its own chdb data directory) in a
-    fresh group on the pre-filled topic; time them until the group has committed `total`.
+    fresh group on the pre-filled `topic`; time them until the group has committed
+    `total` records.
 
-    Returns events_per_s (10-90 % of the backlog, and only once the group is Stable with
-    every process in it: a member joining late makes the group rebalance), stable_s (from
-    starting the processes until then), first_commit_s, total_s, alive (processes still
-    running at the end), memory {process name: {"hwm_kib", "rss_kib", "cpu_s"}}.
+    Returns events_per_s (10-90 % of the backlog, counted only once the group is Stable
+    with every process in it: a member joining late makes the group rebalance; nan if
+    that came after 90 %), stable_s (from starting the processes until then),
+    first_commit_s, total_s, alive (processes still running at the end), memory
+    {process name: {"hwm_kib", "rss_kib", "cpu_s"}}.
     """
     group = f"bench-{uuid.uuid4().hex[:8]}"
     env = kafka_env(bootstrap, topic, group)
@@ -169,31 +171,36 @@ def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
     stable_at = None
     with Processes(folder) as procs:
         began = time.monotonic()
+        deadline = began + timeout
         for n in range(processes):
             procs.start(f"processor-{n}", env, "processor", "--data-dir",
                         str(folder / f"{group}-{n}"))
         pids = {name: proc.pid for name, proc in procs.running.items()}
         with MemoryWatch(pids) as memory:
-            deadline = began + timeout
-            while time.monotonic() < deadline:
+            while True:
                 done = sum(group_offsets(admin, group).values())
                 samples.append((time.monotonic(), done))
                 if stable_at is None and group_members(admin, group) == processes:
                     stable_at = time.monotonic()
                 if done >= total:
                     break
-                for name, proc in procs.running.items():
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"{name} exited:\n{procs.log_tail(name)}")
+                _check(procs, deadline, f"{total} committed records (have {done})")
                 time.sleep(0.1)
         alive = sum(proc.poll() is None for proc in procs.running.values())
         for name in list(procs.running):
             procs.stop(name)
     admin.close()
-    if samples[-1][1] < total:
-        raise RuntimeError(f"processors committed {samples[-1][1]} of {total} in {timeout} s")
     first = next(t for t, count in samples if count > 0)
     stable = stable_at if stable_at is not None else samples[-1][0]
     return {"events_per_s": steady_rate(samples, total, stable), "stable_s": stable - began,
             "first_commit_s": first - began,
             "total_s": samples[-1][0] - began, "alive": alive, "memory": memory.peak}
+
+
+def _check(procs: Processes, deadline: float, waiting_for: str) -> None:
+    """RuntimeError if a processor exited or the deadline passed."""
+    for name, proc in procs.running.items():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{procs.log_tail(name)}")
+    if time.monotonic() > deadline:
+        raise RuntimeError(f"timed out waiting for {waiting_for}")
