@@ -42,7 +42,7 @@ from contract.event import decode_envelope
 from crumbless.testing.kafka import KAFKA_VERSION, KafkaBroker
 
 NAME = "freshness"
-TITLE = "freshness: 202 until counted, embedded and Kafka mode, by rate"
+TITLE = "202 until counted, embedded and Kafka mode, by rate"
 DESCRIPTION = __doc__.split("\n", 2)[2].strip() if __doc__ else ""
 PLOT = report.ROOT / "docs" / "freshness.png"
 POLL_S = 0.05

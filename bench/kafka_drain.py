@@ -22,7 +22,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from bench.procs import MemoryWatch, Processes
+from bench.procs import MemoryWatch, Processes, cpu_seconds
 from contract.event import AnonymousEvent, decode_envelope, encode_envelope
 from contract.transport import Record
 from contract.transports.kafka import partition_key, producer_config
@@ -162,13 +162,15 @@ def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
     with every process in it: a member joining late makes the group rebalance; nan if
     that came after 90 %), stable_s (from starting the processes until then),
     first_commit_s, total_s, alive (processes still running at the end), memory
-    {process name: {"hwm_kib", "rss_kib", "cpu_s"}}.
+    {process name: {"hwm_kib", "rss_kib", "cpu_s"}}, and cpu_us_per_event: the CPU time
+    of all the processes (chdb's threads are theirs) from then until the end, per event
+    they committed meanwhile (the measure a busy machine disturbs least).
     """
     group = f"bench-{uuid.uuid4().hex[:8]}"
     env = kafka_env(bootstrap, topic, group)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     samples: list[tuple[float, int]] = []
-    stable_at = None
+    stable_at, cpu_at, done_at = None, 0.0, 0
     with Processes(folder) as procs:
         began = time.monotonic()
         deadline = began + timeout
@@ -181,11 +183,12 @@ def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
                 done = sum(group_offsets(admin, group).values())
                 samples.append((time.monotonic(), done))
                 if stable_at is None and group_members(admin, group) == processes:
-                    stable_at = time.monotonic()
+                    stable_at, cpu_at, done_at = time.monotonic(), _cpu(pids), done
                 if done >= total:
                     break
                 _check(procs, deadline, f"{total} committed records (have {done})")
                 time.sleep(0.1)
+        cpu_end = _cpu(pids)
         alive = sum(proc.poll() is None for proc in procs.running.values())
         for name in list(procs.running):
             procs.stop(name)
@@ -194,7 +197,14 @@ def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
     stable = stable_at if stable_at is not None else samples[-1][0]
     return {"events_per_s": steady_rate(samples, total, stable), "stable_s": stable - began,
             "first_commit_s": first - began,
-            "total_s": samples[-1][0] - began, "alive": alive, "memory": memory.peak}
+            "total_s": samples[-1][0] - began, "alive": alive, "memory": memory.peak,
+            "cpu_us_per_event": (cpu_end - cpu_at) / (total - done_at) * 1e6
+            if stable_at is not None and total > done_at else float("nan")}
+
+
+def _cpu(pids: dict[str, int]) -> float:
+    """CPU seconds the processes have used so far (those that exited count as 0)."""
+    return sum(cpu_seconds(pid) or 0.0 for pid in pids.values())
 
 
 def _check(procs: Processes, deadline: float, waiting_for: str) -> None:

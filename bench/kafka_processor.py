@@ -107,6 +107,7 @@ def run_benchmark(quick: bool) -> dict[str, Any]:
             "processor_eps": median([r["events_per_s"] for r in processor]),
             "processor_first_commit_s": median([r["first_commit_s"] for r in processor]),
             "processor_total_s": median([r["total_s"] for r in processor]),
+            "processor_cpu_us_per_event": median([r["cpu_us_per_event"] for r in processor]),
             "consume_eps": median(consumed),
             "insert_eps": floor["events"] / median(floor["seconds"]),
             "insert_rows": floor["events"], "memory": {"processor": memory}}
@@ -129,4 +130,7 @@ def render(result: dict[str, Any]) -> list[str]:
             f"| floor: bare insert of the same rows, views firing | {insert:,.0f} | "
             f"{crumbless / insert:.2f} |", "",
             f"Against the slower floor: **{crumbless / slower:.2f}** (target >= 0.50). "
+            f"The processor used {result['processor_cpu_us_per_event']:,.0f} µs of CPU per "
+            f"event (its process, chdb's threads included), i.e. "
+            f"{1e6 / result['processor_cpu_us_per_event']:,.0f} events per CPU-second. "
             f"Processor memory: peak RSS (VmHWM) {mem['hwm_kib'] / 1024:,.0f} MiB."]
