@@ -269,6 +269,15 @@ def _pipeline_conclusions(get: dict[str, Result]) -> list[str]:
                    "batch fills its 2,000 events, so a batch is written when its oldest "
                    "event has waited the `batch_interval` (1 s by default): events wait "
                    "0-1 s for that alone, before the write itself.")
+        behind = [f"{mode} {rate}/s (achieved {v['achieved_per_s']:.0f}/s, 202 p95 "
+                  f"{v['accept_p95_ms']:,.0f} ms)" for mode in ("embedded", "kafka")
+                  for rate, v in fresh[mode]["rates"].items()
+                  if v["achieved_per_s"] < 0.9 * int(rate)]
+        if behind:
+            out.append("  The senders could not hold every rate: " + "; ".join(behind)
+                       + ". There the collector answered late and beacons queued at the "
+                       "sender; other work on this shared machine may be part of it, so those "
+                       "rows are the noisiest.")
     if kafka:
         slower = min(kafka["consume_eps"], kafka["insert_eps"])
         ratio = kafka["processor_eps"] / slower
