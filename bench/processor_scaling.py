@@ -15,7 +15,7 @@ writing the backlog once they are in was tried: kafka-python's producer writes o
 (`--clickhouse-dsn`); a deployment points every processor (and the dashboards) at one
 ClickHouse server. This machine has no usable ClickHouse server (Debian's package is
 18.16, from 2018, too old for the schema), only chdb, and chdb lets one process hold a
-data directory ("Cannot lock file .../status. Another server instance in same directory
+data directory ("Cannot lock file <data dir>/status. Another server instance in same directory
 is already running"). So each processor here has **its own chdb data directory**: the
 two processes split the partitions (a visitor's events stay on one partition, so every
 visit is whole in one of them), but their rows end in two databases that no dashboard
