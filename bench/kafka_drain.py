@@ -160,7 +160,10 @@ def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
 
     Returns events_per_s (10-90 % of the backlog, counted only once the group is Stable
     with every process in it: a member joining late makes the group rebalance; nan if
-    that came after 90 %), stable_s (from starting the processes until then),
+    that came after 90 %), clean (True when nothing was committed before the group had
+    every process: then no rebalance fell inside the drain; a commit right after a
+    rebalance may carry work done before it, which would inflate the rate), stable_s
+    (from starting the processes until the group was Stable with all of them),
     first_commit_s, total_s, alive (processes still running at the end), memory
     {process name: {"hwm_kib", "rss_kib", "cpu_s"}}, and cpu_us_per_event: the CPU time
     of all the processes (chdb's threads are theirs) from then until the end, per event
@@ -196,6 +199,7 @@ def drain(folder: Path, bootstrap: str, topic: str, total: int, processes: int,
     first = next(t for t, count in samples if count > 0)
     stable = stable_at if stable_at is not None else samples[-1][0]
     return {"events_per_s": steady_rate(samples, total, stable), "stable_s": stable - began,
+            "clean": stable_at is not None and first >= stable_at,
             "first_commit_s": first - began,
             "total_s": samples[-1][0] - began, "alive": alive, "memory": memory.peak,
             "cpu_us_per_event": (cpu_end - cpu_at) / (total - done_at) * 1e6

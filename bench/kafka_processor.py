@@ -74,7 +74,7 @@ def worker(argv: list[str]) -> dict[str, Any]:
 def run_benchmark(quick: bool) -> dict[str, Any]:
     """Fill a topic, then alternate the processor and the consumer floor; the insert floor
     runs in a worker process on the records the consumer read."""
-    count, repeats = (30_000, 2) if quick else (150_000, 3)
+    count, repeats = (20_000, 2) if quick else (150_000, 3)
     events = synthetic_events(count, dt.datetime.now(dt.UTC))
     processor: list[dict[str, Any]] = []
     consumed: list[float] = []
