@@ -6,21 +6,26 @@ import argparse
 import sys
 import time
 from types import ModuleType
+from typing import Any
 
 from bench import (
     collector_http,
     dashboard,
+    freshness,
     http_servers,
     kafka_envelope,
+    kafka_processor,
     privacy,
     processor,
+    processor_scaling,
     report,
     stats_query,
 )
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module for module in (privacy, collector_http, kafka_envelope, stats_query,
-                                       processor, http_servers, dashboard)
+                                       processor, http_servers, dashboard, freshness,
+                                       kafka_processor, processor_scaling)
 }
 
 
@@ -33,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this benchmark (repeatable)")
     parser.add_argument("--no-write", action="store_true",
                         help="print the tables, leave bench/results.json and the doc alone")
+    parser.add_argument("--render", action="store_true",
+                        help="run nothing: rewrite docs/benchmarks.md from bench/results.json")
     args = parser.parse_args(argv)
+    if args.render:
+        _write_doc(report.load())
+        return 0
     store = report.load()
     failed = []
     began = time.perf_counter()
@@ -57,11 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         store["facts"] = report.machine_facts()
         report.save(store)
-        sections = [(m.NAME, m.TITLE, m.DESCRIPTION) for m in BENCHMARKS.values()]
-        report.DOC.write_text(report.document(
-            store, sections, {m.NAME: m.render for m in BENCHMARKS.values()}))
-        print(f"wrote {report.DOC.relative_to(report.ROOT)}", file=sys.stderr)
+        _write_doc(store)
     return 1 if failed else 0
+
+
+def _write_doc(store: dict[str, Any]) -> None:
+    sections = [(m.NAME, m.TITLE, m.DESCRIPTION) for m in BENCHMARKS.values()]
+    report.DOC.write_text(report.document(
+        store, sections, {m.NAME: m.render for m in BENCHMARKS.values()}))
+    print(f"wrote {report.DOC.relative_to(report.ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
