@@ -166,6 +166,8 @@ def conclusions(done: dict[str, Any]) -> list[str]:
     if get.get("processor", {}).get("profile"):
         out.append(_processor_conclusion(get["processor"]))
     out += _pipeline_conclusions(get)
+    if (dash := get.get("dashboard")) and len(dash["sizes"]) > 1:
+        out.append(_dashboard_conclusion(dash))
     return out or ["_No results stored yet._"]
 
 
@@ -331,3 +333,27 @@ def _pipeline_conclusions(get: dict[str, Result]) -> list[str]:
                    "and migrating the schema takes it to ~450 MiB before any event "
                    "(measured by hand on this machine).")
     return out
+
+
+RAW_PARTS = ("event:goal", "event:goal, revenue", "event:name (goal filter)")
+
+
+def _dashboard_conclusion(dash: dict[str, Any]) -> str:
+    """The full dashboard against its targets (500 ms p95 at the largest size, growth <= 2x
+    for 10x data) and what its time is made of."""
+    small, large = dash["sizes"][0], dash["sizes"][-1]
+    load, small_load = large["scenarios"]["30d"], small["scenarios"]["30d"]
+    factor = large["counts"]["events"] / small["counts"]["events"]
+    growth = load["p50_ms"] / small_load["p50_ms"]
+    parts = load["parts"]
+    raw = sum(parts[p]["p50_ms"] for p in RAW_PARTS if p in parts)
+    panels = [t["p50_ms"] for p, t in parts.items() if p not in RAW_PARTS]
+    met = "met" if load["p95_ms"] < 500 else "not met"
+    return (f"- **A full dashboard at {large['counts']['events'] / 1e6:.0f}M events: "
+            f"{load['p50_ms']:,.0f} ms p50, {load['p95_ms']:,.0f} ms p95** (target 500 ms "
+            f"p95: {met}); growth from {small['counts']['events'] / 1e6:.0f}M is "
+            f"{growth:.1f}x for {factor:.0f}x the data (target <= 2x: "
+            f"{'met' if growth <= 2 else 'not met'}). Of the p50, the three goal panels, "
+            f"which read raw events, take {raw:,.0f} ms; the other {len(panels)} parts "
+            f"(rollups) {sum(panels):,.0f} ms, {min(panels):,.0f}-{max(panels):,.0f} ms each, "
+            f"over {load['statements']:.0f} statements.")
