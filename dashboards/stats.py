@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +74,7 @@ class Caller:
 
 
 OWNER = Caller()
+COUNTED_TTL_S = 2.0  # how long a range's counted days are taken as looked up
 
 
 class StatsService:
@@ -89,6 +91,10 @@ class StatsService:
         self._dp_sites = dp_sites
         self._ledger = RangeLedger()
         self._accountant = PrivacyAccountant(dp_policy or DpPolicy())
+        # (site, first day, stop day) -> (monotonic time looked up, counted days); a
+        # dashboard asks ~20 questions over one range within a second
+        self._counted: dict[tuple[str, dt.date, dt.date], tuple[float, frozenset[dt.date]]] = {}
+        self._counted_lock = threading.Lock()
 
     def caller_for_key(self, key_digest: str, site_id: str) -> Caller:
         """An API key's caller: differentially private when the site is in dp_sites."""
@@ -210,6 +216,28 @@ class StatsService:
             thin |= moved
         return thin
 
+    def _counted_days(self, query: StatsQuery) -> frozenset[dt.date]:
+        """The days of the query's range whose visitors are counted and current
+        (COUNTED_DAYS), remembered for COUNTED_TTL_S: a late event into a counted day
+        reaches answers from its states within that time instead of at once."""
+        start, stop = query.date_range.start, query.date_range.stop
+        assert start is not None  # resolved before measuring
+        key = (query.site_id, start.date(), stop.date())
+        now = time.monotonic()
+        with self._counted_lock:
+            seen = self._counted.get(key)
+            if seen is not None and now - seen[0] < COUNTED_TTL_S:
+                return seen[1]
+        days = frozenset(row[0] for row in run(
+            self._client, f"SELECT day FROM {COUNTED_DAYS}",
+            {"site": query.site_id, "first_day": key[1], "stop_day": key[2]}))
+        with self._counted_lock:
+            if len(self._counted) > 1000:  # many sites and ranges: forget the old ones
+                self._counted = {k: v for k, v in self._counted.items()
+                                 if now - v[0] < COUNTED_TTL_S}
+            self._counted[key] = (now, days)
+        return days
+
     def _measure(self, query: StatsQuery, force_raw: bool) -> tuple[list[Row], Context, str]:
         """Rows of base measures, the metrics' context and the source that answered."""
         goals = self.goals(query)
@@ -217,12 +245,8 @@ class StatsService:
         if derives_counted_days(plan):
             # Which days of the range are counted, looked up once, so that the statements
             # take them as constants instead of each re-deriving them (two reads apiece).
-            start, stop = query.date_range.start, query.date_range.stop
-            assert start is not None  # resolved above
-            counted = frozenset(row[0] for row in run(
-                self._client, f"SELECT day FROM {COUNTED_DAYS}",
-                {"site": query.site_id, "first_day": start.date(), "stop_day": stop.date()}))
-            plan = plan_query(query, goals=goals, force_raw=force_raw, counted=counted)
+            plan = plan_query(query, goals=goals, force_raw=force_raw,
+                              counted=self._counted_days(query))
         parts = [(statement.measures, run(self._client, statement.sql, statement.parameters))
                  for statement in plan.statements]
         rows = merge_rows(parts, len(query.dimensions))
