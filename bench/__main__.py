@@ -9,6 +9,7 @@ from types import ModuleType
 
 from bench import (
     collector_http,
+    collector_wrk,
     dashboard,
     http_servers,
     kafka_envelope,
@@ -19,7 +20,8 @@ from bench import (
 )
 
 BENCHMARKS: dict[str, ModuleType] = {
-    module.NAME: module for module in (privacy, collector_http, kafka_envelope, stats_query,
+    module.NAME: module for module in (privacy, collector_http, collector_wrk,
+                                       kafka_envelope, stats_query,
                                        processor, http_servers, dashboard)
 }
 

@@ -1,0 +1,388 @@
+"""collector-wrk: `POST /api/event` over real HTTP (wrk) against the bare server's floor.
+
+Each variant is a real server process on 127.0.0.1 with the same waitress set-up
+(`crumbless.server.serve`, `threads` request threads): the FLOOR is a bare WSGI app
+answering 202 through that same `serve`; `crumbless serve` (embedded, fsync and flush);
+`crumbless collector` (Kafka mode, through its spool, against the test-harness broker of
+`crumbless.testing.kafka`). wrk (Debian package `wrk`) drives them with a generated Lua
+script; `python -m bench.collector_wrk serve-floor PORT` runs the floor by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.timing import median
+from bench.workload import build_geo_db, make_hits
+
+NAME = "collector-wrk"
+TITLE = "collector over real HTTP (wrk) against the bare server"
+DESCRIPTION = """
+`POST /api/event` over loopback HTTP/1.1 keep-alive from wrk (Debian's `wrk`, one thread,
+16 connections), each request one of 500 realistic beacons (the traffic mix above) with
+its own `User-Agent` and `X-Forwarded-For` (127.0.0.1 is a trusted proxy, so the
+collector hashes 500 distinct client addresses; rate limits off, so no 429 skews it).
+Every variant is its own server process with the same waitress set-up and 8 request
+threads (`crumbless.server.serve`): *floor* is a bare WSGI app answering 202 on it;
+*serve fsync* / *serve flush* is `crumbless serve` (embedded: the 202 waits for the event
+log's fsync, or only its write to the kernel; the processor thread writes to chdb in the
+same process); *collector kafka* is `crumbless collector` (its 202 waits for the spool's
+fsync; a forwarder thread sends to a local single-node Kafka broker). The variants are
+alternated and repeated; between runs the embedded servers drain their event log
+(`crumbless wait`). *req/s* and wrk's latency percentiles are medians over the repeats;
+*ratio* is req/s over the floor's. wrk and the servers share the machine's two cores.
+"""
+CONNECTIONS = 16
+THREADS = 8
+BEACONS = 500
+VARIANTS = ("floor", "serve-fsync", "serve-flush", "collector-kafka")
+ROOT = Path(__file__).resolve().parent.parent
+CRUMBLESS = [sys.executable, "-m", "crumbless.cli"]
+
+# wrk's done() hook prints one JSON line; latencies are in microseconds.
+LUA_TAIL = """
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/api/event", {
+    ["Content-Type"] = "text/plain", ["Origin"] = "https://example.com",
+    ["User-Agent"] = agents[i], ["X-Forwarded-For"] = ips[i]}, bodies[i])
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    '\\nRESULT {"requests": %d, "duration_us": %d, "non2xx": %d, "errors": %d, '
+    .. '"p50_us": %d, "p90_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99)))
+end
+"""
+
+
+def require_wrk() -> str:
+    """The wrk binary; installs Debian's `wrk` when running as root, else fails saying so."""
+    found = shutil.which("wrk")
+    if found is None and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False,
+                       capture_output=True, timeout=300)
+        found = shutil.which("wrk")
+    if found is None:
+        raise RuntimeError("wrk is missing: install it with `apt-get install -y wrk`")
+    return found
+
+
+def lua_script(count: int = BEACONS) -> str:
+    """The wrk script: `count` beacons with their user agents and client addresses."""
+    hits = make_hits(count, ips=count)
+
+    def table(name: str, values: Iterable[str]) -> str:
+        return f"{name} = {{\n" + ",\n".join(f"[==[{v}]==]" for v in values) + "\n}\n"
+
+    return (table("bodies", (h.body.decode() for h in hits))
+            + table("agents", (h.headers["User-Agent"] for h in hits))
+            + table("ips", (h.ip for h in hits)) + LUA_TAIL)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server on port {port} did not answer /api/health in {timeout:.0f} s")
+
+
+@contextmanager
+def _process(argv: list[str], env: dict[str, str], port: int, log: Path
+             ) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server, wait until it answers, stop it with SIGTERM (then SIGKILL)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=out)
+        try:
+            _wait_healthy(port, proc)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _env(data_dir: Path, port: int, geo: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "CRUMBLESS_DATA_DIR": str(data_dir), "CRUMBLESS_PORT": str(port),
+           "CRUMBLESS_THREADS": str(THREADS), "CRUMBLESS_TRUSTED_PROXIES": "127.0.0.1",
+           "CRUMBLESS_RATE_LIMIT_CLIENT": "0", "CRUMBLESS_RATE_LIMIT_SITE": "0",
+           "CRUMBLESS_GEOIP_DB": str(geo), "CRUMBLESS_LOG_LEVEL": "warning"}
+    env.update({f"CRUMBLESS_{k.upper()}": v for k, v in extra.items()})
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> None:
+    done = subprocess.run([*CRUMBLESS, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"crumbless {' '.join(args)}: {done.stderr.strip()[-500:]}")
+
+
+def start_variant(stack: ExitStack, variant: str, tmp: Path, geo: Path,
+                  bootstrap: str | None) -> tuple[int, subprocess.Popen[bytes], dict[str, str]]:
+    """Prepare and start one variant's server; return its port, process and environment."""
+    port = _free_port()
+    data = tmp / variant
+    log = tmp / f"{variant}.log"
+    if variant == "floor":
+        env = _env(data, port, geo)
+        argv = [sys.executable, "-m", "bench.collector_wrk", "serve-floor", str(port)]
+    elif variant.startswith("serve-"):
+        env = _env(data, port, geo, log_durability=variant.removeprefix("serve-"))
+        _cli(env, "sites", "add", "example.com")
+        _cli(env, "sites", "add", "shop.example.org", "--no-consent", "anonymous")
+        argv = [*CRUMBLESS, "serve"]
+    else:
+        assert bootstrap is not None
+        env = _env(data, port, geo, transport="kafka", kafka_bootstrap=bootstrap,
+                   kafka_partitions="2")
+        _cli(env, "migrate")
+        _cli(env, "sites", "add", "example.com")
+        _cli(env, "sites", "add", "shop.example.org", "--no-consent", "anonymous")
+        argv = [*CRUMBLESS, "collector"]
+    proc = stack.enter_context(_process(argv, env, port, log))
+    return port, proc, env
+
+
+def run_wrk(wrk: str, script: Path, port: int, seconds: float) -> dict[str, Any]:
+    """One wrk run; the JSON its done() hook printed, plus req/s."""
+    done = subprocess.run([wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--timeout",
+                           "10s", "-s", str(script), f"http://127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=seconds + 60, check=False)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    result["req_per_s"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def _drain(env: dict[str, str]) -> None:
+    """Let an embedded server's processor catch up, so it idles during the next run."""
+    subprocess.run([*CRUMBLESS, "wait", "--timeout", "120"], cwd=ROOT, env=env,
+                   capture_output=True, timeout=180, check=False)
+
+
+def profile(pid: int, seconds: float, out: Path, *, gil: bool) -> Path:
+    """py-spy record of `pid` (raw collapsed stacks); `gil`: only samples holding the GIL."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which(
+        "py-spy")
+    if spy is None:
+        raise RuntimeError("py-spy is missing: `make install` (bench extra) installs it")
+    argv = [spy, "record", "--pid", str(pid), "--duration", f"{seconds:g}", "--rate", "200",
+            "--format", "raw", "--output", str(out), "--threads"]
+    argv += ["--gil"] if gil else ["--idle"]
+    subprocess.run(argv, capture_output=True, timeout=seconds + 60, check=True)
+    return out
+
+
+def run_benchmark(quick: bool) -> dict[str, Any]:
+    """Start every variant, alternate wrk runs over them, then profile serve-fsync."""
+    from crumbless.testing.kafka import KafkaBroker
+
+    wrk = require_wrk()
+    seconds, repeats, profile_s = (3.0, 2, 8.0) if quick else (10.0, 5, 20.0)
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+    with tempfile.TemporaryDirectory(prefix="crumbless-wrk-") as name, ExitStack() as stack:
+        tmp = Path(name)
+        script = tmp / "beacons.lua"
+        script.write_text(lua_script())
+        geo = build_geo_db(tmp)
+        broker = stack.enter_context(KafkaBroker(tmp / "kafka"))
+        servers = {v: start_variant(stack, v, tmp, geo, broker.bootstrap) for v in VARIANTS}
+        for variant, (port, _, _) in servers.items():  # warm-up: caches, first segments
+            run_wrk(wrk, script, port, 1)
+            if variant.startswith("serve-"):
+                _drain(servers[variant][2])
+        for _ in range(repeats):
+            for variant, (port, _, env) in servers.items():
+                runs[variant].append(run_wrk(wrk, script, port, seconds))
+                if variant.startswith("serve-"):
+                    _drain(env)
+        port, proc, _ = servers["serve-fsync"]
+        stacks = {}
+        for gil in (False, True):
+            out = tmp / f"profile-{'gil' if gil else 'all'}.txt"
+            loader = subprocess.Popen([wrk, "-t1", f"-c{CONNECTIONS}",
+                                       f"-d{profile_s + 4:g}s", "-s", str(script),
+                                       f"http://127.0.0.1:{port}"], stdout=subprocess.DEVNULL)
+            time.sleep(1)
+            profile(proc.pid, profile_s, out, gil=gil)
+            loader.wait()
+            stacks["gil" if gil else "all"] = summarise_profile(out.read_text())
+            _drain(servers["serve-fsync"][2])
+    return {"seconds": seconds, "repeats": repeats, "connections": CONNECTIONS,
+            "threads": THREADS, "variants": {v: _summary(r) for v, r in runs.items()},
+            "profile": stacks, "profile_s": profile_s}
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    return {"req_per_s": median([r["req_per_s"] for r in runs]),
+            "p50_ms": median([r["p50_us"] / 1000 for r in runs]),
+            "p99_ms": median([r["p99_us"] / 1000 for r in runs]),
+            "non2xx": sum(r["non2xx"] for r in runs), "errors": sum(r["errors"] for r in runs),
+            "all_req_per_s": [round(r["req_per_s"]) for r in runs]}
+
+
+# Where a frame belongs, by the file it is in (first match wins, most specific first).
+BUCKETS = (
+    ("fsync / event-log write", ("eventlog.py", "files.py")),
+    ("Kafka spool/forwarder", ("kafka.py", "kafka/")),
+    ("processor + chdb", ("processors/", "sinks/", "chdb", "clickhouse_connect")),
+    ("anonymiser (UA parse, geo, hashing, bots)", ("collector/pipeline.py",
+     "collector/anonymise.py", "collector/useragent.py", "collector/geo.py",
+     "collector/bots.py", "collector/salts.py", "ua_parser", "maxminddb", "geoip2")),
+    ("beacon parse / ingest", ("collector/beacon.py", "collector/ingest.py",
+                               "collector/app.py", "collector/edge.py", "contract/")),
+    ("crumbless app hooks", ("crumbless/app.py", "crumbless/server.py",
+                             "collector/ratelimit.py", "collector/consent.py")),
+    ("Flask / Werkzeug", ("flask/", "werkzeug/")),
+    ("waitress (HTTP parse, channel, task)", ("waitress/",)),
+)
+
+
+def _bucket(frames: list[str]) -> str:
+    """The bucket of a stack: the innermost frame that falls into one."""
+    for frame in reversed(frames):
+        for name, needles in BUCKETS:
+            if any(n in frame for n in needles):
+                return name
+    return "other (interpreter, threading, stdlib)"
+
+
+def summarise_profile(raw: str, top: int = 15) -> dict[str, Any]:
+    """Shares of py-spy's collapsed stacks (`thread;frame;...;frame count` per line).
+
+    Returns {"samples": n, "buckets": {name: share}, "self": [(frame, share)],
+    "inclusive": [(frame, share)]}; shares are of all samples in the file. A frame is
+    `function (file:line)` as py-spy writes it; the line is dropped so a function counts once.
+    """
+    buckets: dict[str, int] = {}
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_function(f) for f in stack.split(";")[1:]]  # [0] is the thread
+        total += count
+        key = _bucket(frames)
+        buckets[key] = buckets.get(key, 0) + count
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+
+    def shares(counts: dict[str, int]) -> list[tuple[str, float]]:
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+        return [(name, n / total) for name, n in ranked]
+
+    return {"samples": total, "buckets": dict(shares(buckets)), "self": shares(own),
+            "inclusive": shares(inclusive)}
+
+
+def _function(frame: str) -> str:
+    """`send (waitress/channel.py:123)` -> `send (waitress/channel.py)`, path shortened."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rpartition(":")[0] or where.rstrip(")")
+    for marker in ("site-packages/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    path = path.replace(str(ROOT) + "/", "")
+    return f"{name} ({path})" if path else name
+
+
+def render(result: dict[str, Any]) -> list[str]:
+    """The Markdown tables of one result."""
+    variants = result["variants"]
+    floor = variants["floor"]["req_per_s"]
+    lines = [f"wrk -t1 -c{result['connections']}, {result['seconds']:g} s per run, "
+             f"{result['repeats']} alternated repeats (medians), {result['threads']} request "
+             "threads per server.", "",
+             "| variant | req/s | ratio to floor | p50 ms | p99 ms | non-2xx | runs, req/s |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for variant, m in variants.items():
+        lines.append(f"| {variant} | {m['req_per_s']:,.0f} | {m['req_per_s'] / floor:.2f} | "
+                     f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['non2xx']} | "
+                     f"{', '.join(f'{x:,}' for x in m['all_req_per_s'])} |")
+    prof = result.get("profile")
+    if prof:
+        lines += ["", f"py-spy on `crumbless serve` (fsync) under the same load, "
+                  f"{result['profile_s']:g} s at 200 Hz: *all threads* counts every thread's "
+                  "samples, waiting ones included (`--idle`); *holding the GIL* only samples "
+                  "of the thread that held it (`--gil`).", "",
+                  "| where | all threads | holding the GIL |", "|---|---:|---:|"]
+        names = list(dict.fromkeys([*prof["gil"]["buckets"], *prof["all"]["buckets"]]))
+        for name in names:
+            lines.append(f"| {name} | {prof['all']['buckets'].get(name, 0):.0%} | "
+                         f"{prof['gil']['buckets'].get(name, 0):.0%} |")
+        lines += ["", "Top functions holding the GIL (self time, % of GIL samples):", "",
+                  "| function | self |", "|---|---:|"]
+        lines += [f"| `{name}` | {share:.1%} |" for name, share in prof["gil"]["self"][:12]]
+        lines += ["", "Top functions holding the GIL (inclusive):", "",
+                  "| function | inclusive |", "|---|---:|"]
+        lines += [f"| `{name}` | {share:.1%} |" for name, share in prof["gil"]["inclusive"][:15]]
+    return lines
+
+
+def serve_floor(port: int) -> None:
+    """The floor: a bare WSGI app answering 202, on crumbless's own server set-up."""
+    from contract.settings import load_settings
+    from crumbless.server import Served, serve
+
+    def bare(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ.get("PATH_INFO") == "/api/health":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"status":"ok"}']
+        environ["wsgi.input"].read()
+        start_response("202 Accepted", [("Content-Type", "text/plain"),
+                                        ("Content-Length", "2")])
+        return [b"ok"]
+
+    settings = load_settings(env=dict(os.environ), flags={"port": port})
+    serve(settings, lambda _settings: Served(public=bare, close=lambda: None))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "serve-floor":
+        serve_floor(int(sys.argv[2]))
+    else:
+        parser = argparse.ArgumentParser(prog="python -m bench.collector_wrk")
+        parser.add_argument("--quick", action="store_true")
+        args = parser.parse_args()
+        print("\n".join(render(run_benchmark(args.quick))))
