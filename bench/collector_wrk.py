@@ -77,9 +77,13 @@ end
 def require_wrk() -> str:
     """The wrk binary; installs Debian's `wrk` when running as root, else fails saying so."""
     found = shutil.which("wrk")
-    if found is None and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False,
-                       capture_output=True, timeout=300)
+    apt = shutil.which("apt-get")
+    if found is None and apt and os.geteuid() == 0:
+        cmd = [apt, "install", "-y", "-q", "wrk"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(cmd, capture_output=True, env=env, timeout=600).returncode != 0:
+            subprocess.run([apt, "update", "-q"], capture_output=True, env=env, timeout=600)
+            subprocess.run(cmd, capture_output=True, env=env, timeout=600)
         found = shutil.which("wrk")
     if found is None:
         raise RuntimeError("wrk is missing: install it with `apt-get install -y wrk`")
