@@ -122,11 +122,12 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 120
 
 
 @contextmanager
-def _process(argv: list[str], env: dict[str, str], port: int, log: Path
+def _process(argv: list[str], env: dict[str, str], port: int, log: Path, root: Path = ROOT
              ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server, wait until it answers, stop it with SIGTERM (then SIGKILL)."""
+    """Start a server (from the source tree `root`), wait until it answers, stop it with
+    SIGTERM (then SIGKILL)."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=out)
+        proc = subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=out)
         try:
             _wait_healthy(port, proc)
             yield proc
@@ -148,36 +149,41 @@ def _env(data_dir: Path, port: int, geo: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _cli(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run([*CRUMBLESS, *args], cwd=ROOT, env=env, capture_output=True,
+def _cli(env: dict[str, str], *args: str, root: Path = ROOT) -> None:
+    done = subprocess.run([*CRUMBLESS, *args], cwd=root, env=env, capture_output=True,
                           text=True, timeout=300, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"crumbless {' '.join(args)}: {done.stderr.strip()[-500:]}")
 
 
 def start_variant(stack: ExitStack, variant: str, tmp: Path, geo: Path,
-                  bootstrap: str | None) -> tuple[int, subprocess.Popen[bytes], dict[str, str]]:
-    """Prepare and start one variant's server; return its port, process and environment."""
+                  bootstrap: str | None, *, root: Path = ROOT, label: str = ""
+                  ) -> tuple[int, subprocess.Popen[bytes], dict[str, str]]:
+    """Prepare and start one variant's server; return its port, process and environment.
+
+    `root` is the source tree the server runs from (`python -m` finds its packages in the
+    working directory first), so a before/after comparison can run two checkouts.
+    """
     port = _free_port()
-    data = tmp / variant
-    log = tmp / f"{variant}.log"
+    data = tmp / (label or variant)
+    log = tmp / f"{label or variant}.log"
     if variant == "floor":
         env = _env(data, port, geo)
         argv = [sys.executable, "-m", "bench.collector_wrk", "serve-floor", str(port)]
     elif variant.startswith("serve-"):
         env = _env(data, port, geo, log_durability=variant.removeprefix("serve-"))
-        _cli(env, "sites", "add", "example.com")
-        _cli(env, "sites", "add", "shop.example.org", "--no-consent", "anonymous")
+        _cli(env, "sites", "add", "example.com", root=root)
+        _cli(env, "sites", "add", "shop.example.org", "--no-consent", "anonymous", root=root)
         argv = [*CRUMBLESS, "serve"]
     else:
         assert bootstrap is not None
         env = _env(data, port, geo, transport="kafka", kafka_bootstrap=bootstrap,
                    kafka_partitions="2")
-        _cli(env, "migrate")
-        _cli(env, "sites", "add", "example.com")
-        _cli(env, "sites", "add", "shop.example.org", "--no-consent", "anonymous")
+        _cli(env, "migrate", root=root)
+        _cli(env, "sites", "add", "example.com", root=root)
+        _cli(env, "sites", "add", "shop.example.org", "--no-consent", "anonymous", root=root)
         argv = [*CRUMBLESS, "collector"]
-    proc = stack.enter_context(_process(argv, env, port, log))
+    proc = stack.enter_context(_process(argv, env, port, log, root))
     return port, proc, env
 
 
@@ -382,11 +388,50 @@ def serve_floor(port: int) -> None:
     serve(settings, lambda _settings: Served(public=bare, close=lambda: None))
 
 
+def compare(before: Path, variants: list[str], seconds: float, repeats: int
+            ) -> dict[str, dict[str, float]]:
+    """Before/after: each variant from the source tree `before` and from this one, next to
+    the floor, alternated; returns {label: summary} (labels `<variant>@before|after`)."""
+    wrk = require_wrk()
+    runs: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="crumbless-wrk-ab-") as name, ExitStack() as stack:
+        tmp = Path(name)
+        script = tmp / "beacons.lua"
+        script.write_text(lua_script())
+        geo = build_geo_db(tmp)
+        servers = {"floor": start_variant(stack, "floor", tmp, geo, None)}
+        for variant in variants:
+            for label, root in (("before", before.resolve()), ("after", ROOT)):
+                servers[f"{variant}@{label}"] = start_variant(
+                    stack, variant, tmp, geo, None, root=root, label=f"{variant}-{label}")
+        for round_ in range(repeats + 1):  # round 0 warms up
+            for label, (port, _, env) in servers.items():
+                result = run_wrk(wrk, script, port, 1 if round_ == 0 else seconds)
+                if round_:
+                    runs.setdefault(label, []).append(result)
+                if label != "floor":
+                    _drain(env)
+    return {label: _summary(r) for label, r in runs.items()}
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve-floor":
         serve_floor(int(sys.argv[2]))
     else:
         parser = argparse.ArgumentParser(prog="python -m bench.collector_wrk")
         parser.add_argument("--quick", action="store_true")
+        parser.add_argument("--before", type=Path, help="compare with the source tree in "
+                            "this directory (e.g. `git worktree add` of the old commit)")
+        parser.add_argument("--variant", action="append", choices=VARIANTS[1:3])
+        parser.add_argument("--seconds", type=float, default=5.0)
+        parser.add_argument("--repeats", type=int, default=3)
         args = parser.parse_args()
-        print("\n".join(render(run_benchmark(args.quick))))
+        if args.before:
+            table = compare(args.before, args.variant or ["serve-fsync"], args.seconds,
+                            args.repeats)
+            floor = table["floor"]["req_per_s"]
+            for label, m in table.items():
+                print(f"| {label} | {m['req_per_s']:,.0f} | {m['req_per_s'] / floor:.2f} | "
+                      f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['all_req_per_s']} |")
+        else:
+            print("\n".join(render(run_benchmark(args.quick))))

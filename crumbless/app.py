@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from collector.anonymise import client_ip
+from collector.anonymise import request_client_ip
 from collector.app import CollectorConfig, collector_blueprint
 from collector.ratelimit import ClientKeys, Limit, RateLimiter, retry_after
 from collector.tracker import tracker_blueprint
@@ -64,8 +64,8 @@ def base_app(metrics: Metrics, health: Callable[[], dict[str, Any]],
         @app.before_request
         def limit_client() -> Response | None:
             config = limits.config
-            ip = client_ip(request.remote_addr or "", request.headers.get(config.proxy_header),
-                           config.trusted_proxies, config.proxy_header)
+            ip = request_client_ip(request.environ, config.trusted_proxies,
+                                   config.proxy_header)
             wait = limits.clients.take(limits.client_key(ip), time.monotonic())
             if wait > 0:
                 metrics.inc("rate_limited", scope="client")

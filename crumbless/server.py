@@ -163,6 +163,11 @@ def serve(settings: Settings, factory: AppFactory | None = None) -> None:
     if factory is None:
         admin_socket_path(settings.data_dir)  # a path too long fails before chdb opens
     served = (factory or embedded_app)(settings)
+    # waitress warns "Task queue depth is N" for every request that arrives while the
+    # request threads are busy: under load (threads waiting on the event log's fsync) a
+    # log line per request, formatted and written on the event loop thread while it holds
+    # the dispatcher's lock (~10% of the GIL at saturation, bench/collector_wrk.py).
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     socket_map: dict[int, Any] = {}
     public_threads = ThreadedTaskDispatcher()
     public_threads.set_thread_count(settings.threads)
