@@ -35,7 +35,8 @@ DESCRIPTION = """
 `POST /api/event` over loopback HTTP/1.1 keep-alive from wrk (Debian's `wrk`, one thread,
 16 connections), each request one of 500 realistic beacons (the traffic mix above) with
 its own `User-Agent` and `X-Forwarded-For` (127.0.0.1 is a trusted proxy, so the
-collector hashes 500 distinct client addresses; rate limits off, so no 429 skews it).
+collector hashes 500 distinct client addresses; the default rate limits stay on and are
+not reached: *non-2xx* would show a 429).
 Every variant is its own server process with the same waitress set-up and 8 request
 threads (`crumbless.server.serve`): *floor* is a bare WSGI app answering 202 on it;
 *serve fsync* / *serve flush* is `crumbless serve` (embedded: the 202 waits for the event
@@ -44,7 +45,9 @@ same process); *collector kafka* is `crumbless collector` (its 202 waits for the
 fsync; a forwarder thread sends to a local single-node Kafka broker). The variants are
 alternated and repeated; between runs the embedded servers drain their event log
 (`crumbless wait`). *req/s* and wrk's latency percentiles are medians over the repeats;
-*ratio* is req/s over the floor's. wrk and the servers share the machine's two cores.
+*ratio* is req/s over the floor's. *202s per fsync*, *ms per fsync* and *fsync busy* (the
+share of the run an fsync was in flight) come from the server's `/api/health` counters
+of its event log / spool group commit. wrk and the servers share the machine's two cores.
 """
 CONNECTIONS = 16
 THREADS = 8
@@ -143,7 +146,6 @@ def _process(argv: list[str], env: dict[str, str], port: int, log: Path, root: P
 def _env(data_dir: Path, port: int, geo: Path, **extra: str) -> dict[str, str]:
     env = {**os.environ, "CRUMBLESS_DATA_DIR": str(data_dir), "CRUMBLESS_PORT": str(port),
            "CRUMBLESS_THREADS": str(THREADS), "CRUMBLESS_TRUSTED_PROXIES": "127.0.0.1",
-           "CRUMBLESS_RATE_LIMIT_CLIENT": "0", "CRUMBLESS_RATE_LIMIT_SITE": "0",
            "CRUMBLESS_GEOIP_DB": str(geo), "CRUMBLESS_LOG_LEVEL": "warning"}
     env.update({f"CRUMBLESS_{k.upper()}": v for k, v in extra.items()})
     return env
@@ -200,6 +202,23 @@ def run_wrk(wrk: str, script: Path, port: int, seconds: float) -> dict[str, Any]
     return result
 
 
+def _health(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10) as answer:
+        health: dict[str, Any] = json.loads(answer.read())
+    return health
+
+
+def measure(wrk: str, script: Path, port: int, seconds: float) -> dict[str, Any]:
+    """One wrk run, with the server's fsync count and time over it (when it has a log)."""
+    before = _health(port)
+    result = run_wrk(wrk, script, port, seconds)
+    after = _health(port)
+    if "fsyncs" in before:
+        result["fsyncs"] = after["fsyncs"] - before["fsyncs"]
+        result["fsync_s"] = after["fsync_seconds"] - before["fsync_seconds"]
+    return result
+
+
 def _drain(env: dict[str, str]) -> None:
     """Let an embedded server's processor catch up, so it idles during the next run."""
     subprocess.run([*CRUMBLESS, "wait", "--timeout", "120"], cwd=ROOT, env=env,
@@ -239,7 +258,7 @@ def run_benchmark(quick: bool) -> dict[str, Any]:
                 _drain(servers[variant][2])
         for _ in range(repeats):
             for variant, (port, _, env) in servers.items():
-                runs[variant].append(run_wrk(wrk, script, port, seconds))
+                runs[variant].append(measure(wrk, script, port, seconds))
                 if variant.startswith("serve-"):
                     _drain(env)
         port, proc, _ = servers["serve-fsync"]
@@ -259,8 +278,13 @@ def run_benchmark(quick: bool) -> dict[str, Any]:
             "profile": stacks, "profile_s": profile_s}
 
 
-def _summary(runs: list[dict[str, Any]]) -> dict[str, float]:
-    return {"req_per_s": median([r["req_per_s"] for r in runs]),
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    synced = [r for r in runs if r.get("fsyncs")]
+    fsync = ({"per_fsync": median([r["requests"] / r["fsyncs"] for r in synced]),
+              "fsync_ms": median([r["fsync_s"] / r["fsyncs"] * 1000 for r in synced]),
+              "fsync_busy": median([r["fsync_s"] / (r["duration_us"] / 1e6) for r in synced])}
+             if synced else {})
+    return {**fsync, "req_per_s": median([r["req_per_s"] for r in runs]),
             "p50_ms": median([r["p50_us"] / 1000 for r in runs]),
             "p99_ms": median([r["p99_us"] / 1000 for r in runs]),
             "non2xx": sum(r["non2xx"] for r in runs), "errors": sum(r["errors"] for r in runs),
@@ -344,11 +368,14 @@ def render(result: dict[str, Any]) -> list[str]:
     lines = [f"wrk -t1 -c{result['connections']}, {result['seconds']:g} s per run, "
              f"{result['repeats']} alternated repeats (medians), {result['threads']} request "
              "threads per server.", "",
-             "| variant | req/s | ratio to floor | p50 ms | p99 ms | non-2xx | runs, req/s |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+             "| variant | req/s | ratio to floor | p50 ms | p99 ms | non-2xx | 202s per "
+             "fsync | ms per fsync | fsync busy | runs, req/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for variant, m in variants.items():
+        synced = (f"{m['per_fsync']:.1f} | {m['fsync_ms']:.1f} | {m['fsync_busy']:.0%}"
+                  if "per_fsync" in m else "- | - | -")
         lines.append(f"| {variant} | {m['req_per_s']:,.0f} | {m['req_per_s'] / floor:.2f} | "
-                     f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['non2xx']} | "
+                     f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['non2xx']} | {synced} | "
                      f"{', '.join(f'{x:,}' for x in m['all_req_per_s'])} |")
     prof = result.get("profile")
     if prof:
@@ -406,7 +433,7 @@ def compare(before: Path, variants: list[str], seconds: float, repeats: int
                     stack, variant, tmp, geo, None, root=root, label=f"{variant}-{label}")
         for round_ in range(repeats + 1):  # round 0 warms up
             for label, (port, _, env) in servers.items():
-                result = run_wrk(wrk, script, port, 1 if round_ == 0 else seconds)
+                result = measure(wrk, script, port, 1 if round_ == 0 else seconds)
                 if round_:
                     runs.setdefault(label, []).append(result)
                 if label != "floor":
@@ -432,6 +459,7 @@ if __name__ == "__main__":
             floor = table["floor"]["req_per_s"]
             for label, m in table.items():
                 print(f"| {label} | {m['req_per_s']:,.0f} | {m['req_per_s'] / floor:.2f} | "
-                      f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['all_req_per_s']} |")
+                      f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m.get('per_fsync', 0):.1f} | "
+                      f"{m.get('fsync_ms', 0):.1f} | {m['all_req_per_s']} |")
         else:
             print("\n".join(render(run_benchmark(args.quick))))

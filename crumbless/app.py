@@ -112,8 +112,12 @@ def create_app(runtime: Runtime) -> Flask:
     """The embedded public app over an opened Runtime (no admin API: see create_admin_app)."""
     settings = runtime.settings
     limits = EdgeLimits.from_settings(settings)
-    app = base_app(runtime.metrics, lambda: {"event_log_end": runtime.event_log.end_offset,
-                                             "committed": runtime.processor.committed}, limits)
+    log = runtime.event_log
+    app = base_app(runtime.metrics, lambda: {"event_log_end": log.end_offset,
+                                             "committed": runtime.processor.committed,
+                                             "fsyncs": log.syncs,
+                                             "fsync_seconds": round(log.sync_seconds, 3)},
+                   limits)
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 64 * 1024)
     app.register_blueprint(collector_blueprint(
         config=collector_config(settings), anonymiser=runtime.edge.anonymiser,

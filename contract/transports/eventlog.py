@@ -88,6 +88,8 @@ class EventLog:
         self._born = clock()  # when the active segment got its first record (or was opened)
         self._closed = False
         self._cursor: tuple[int, int, int] = (-1, 0, 0)  # (segment base, offset, byte pos)
+        self.syncs = 0  # group-commit fsyncs so far, and the seconds they took (health)
+        self.sync_seconds = 0.0
 
     @property
     def end_offset(self) -> int:
@@ -164,11 +166,14 @@ class EventLog:
                     return
                 target = self._next
                 fd = os.dup(self._file.fileno())
+            began = time.perf_counter()
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
             with self._lock:
+                self.syncs += 1
+                self.sync_seconds += time.perf_counter() - began
                 self._durable = max(self._durable, target)
                 self._durable_cond.notify_all()
 
