@@ -47,7 +47,13 @@ alternated and repeated; between runs the embedded servers drain their event log
 (`crumbless wait`). *req/s* and wrk's latency percentiles are medians over the repeats;
 *ratio* is req/s over the floor's. *202s per fsync*, *ms per fsync* and *fsync busy* (the
 share of the run an fsync was in flight) come from the server's `/api/health` counters
-of its event log / spool group commit. wrk and the servers share the machine's two cores.
+of its event log / spool group commit. *server CPU µs/request* is the server process's
+user + system CPU time (all its threads, /proc) over the run divided by the requests:
+the cost of a request however busy the machine is, and *CPU ratio* the floor's cost over
+that (the req/s ratio a CPU-bound server would reach); *server CPU busy* is that CPU time
+over the run's wall time (100% = one core). wrk and the servers share the two cores,
+with whatever else runs on the machine: the req/s of a run move with it, the CPU costs
+much less.
 """
 CONNECTIONS = 16
 THREADS = 8
@@ -208,10 +214,19 @@ def _health(port: int) -> dict[str, Any]:
     return health
 
 
-def measure(wrk: str, script: Path, port: int, seconds: float) -> dict[str, Any]:
-    """One wrk run, with the server's fsync count and time over it (when it has a log)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its threads so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(wrk: str, script: Path, port: int, seconds: float, pid: int) -> dict[str, Any]:
+    """One wrk run, with the server's CPU time over it and its fsync count and time (when
+    it has a log)."""
     before = _health(port)
+    cpu = cpu_seconds(pid)
     result = run_wrk(wrk, script, port, seconds)
+    result["cpu_s"] = cpu_seconds(pid) - cpu
     after = _health(port)
     if "fsyncs" in before:
         result["fsyncs"] = after["fsyncs"] - before["fsyncs"]
@@ -257,8 +272,8 @@ def run_benchmark(quick: bool) -> dict[str, Any]:
             if variant.startswith("serve-"):
                 _drain(servers[variant][2])
         for _ in range(repeats):
-            for variant, (port, _, env) in servers.items():
-                runs[variant].append(measure(wrk, script, port, seconds))
+            for variant, (port, proc, env) in servers.items():
+                runs[variant].append(measure(wrk, script, port, seconds, proc.pid))
                 if variant.startswith("serve-"):
                     _drain(env)
         port, proc, _ = servers["serve-fsync"]
@@ -271,7 +286,8 @@ def run_benchmark(quick: bool) -> dict[str, Any]:
             time.sleep(1)
             profile(proc.pid, profile_s, out, gil=gil)
             loader.wait()
-            stacks["gil" if gil else "all"] = summarise_profile(out.read_text())
+            stacks["gil" if gil else "all"] = summarise_profile(out.read_text(),
+                                                                 idle=not gil)
             _drain(servers["serve-fsync"][2])
     return {"seconds": seconds, "repeats": repeats, "connections": CONNECTIONS,
             "threads": THREADS, "variants": {v: _summary(r) for v, r in runs.items()},
@@ -285,44 +301,64 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
               "fsync_busy": median([r["fsync_s"] / (r["duration_us"] / 1e6) for r in synced])}
              if synced else {})
     return {**fsync, "req_per_s": median([r["req_per_s"] for r in runs]),
+            "cpu_us": median([r["cpu_s"] / r["requests"] * 1e6 for r in runs]),
+            "cpu_busy": median([r["cpu_s"] / (r["duration_us"] / 1e6) for r in runs]),
             "p50_ms": median([r["p50_us"] / 1000 for r in runs]),
             "p99_ms": median([r["p99_us"] / 1000 for r in runs]),
             "non2xx": sum(r["non2xx"] for r in runs), "errors": sum(r["errors"] for r in runs),
             "all_req_per_s": [round(r["req_per_s"]) for r in runs]}
 
 
-# Where a frame belongs, by the file it is in (first match wins, most specific first).
+# Where a request thread's frame belongs, by its file (first match wins, specific first).
 BUCKETS = (
-    ("fsync / event-log write", ("eventlog.py", "files.py")),
-    ("Kafka spool/forwarder", ("kafka.py", "kafka/")),
-    ("processor + chdb", ("processors/", "sinks/", "chdb", "clickhouse_connect")),
-    ("anonymiser (UA parse, geo, hashing, bots)", ("collector/pipeline.py",
-     "collector/anonymise.py", "collector/useragent.py", "collector/geo.py",
-     "collector/bots.py", "collector/salts.py", "ua_parser", "maxminddb", "geoip2")),
-    ("beacon parse / ingest", ("collector/beacon.py", "collector/ingest.py",
-                               "collector/app.py", "collector/edge.py", "contract/")),
-    ("crumbless app hooks", ("crumbless/app.py", "crumbless/server.py",
-                             "collector/ratelimit.py", "collector/consent.py")),
-    ("Flask / Werkzeug", ("flask/", "werkzeug/")),
-    ("waitress (HTTP parse, channel, task)", ("waitress/",)),
+    ("request: event-log append + fsync", ("eventlog.py", "files.py")),
+    ("request: Kafka spool append", ("transports/kafka.py",)),
+    ("request: anonymiser (UA parse, geo, hashing, bots)", (
+        "collector/pipeline.py", "collector/anonymise.py", "collector/useragent.py",
+        "collector/geo.py", "collector/bots.py", "collector/salts.py", "ua_parser",
+        "maxminddb", "geoip2")),
+    ("request: beacon parse, ingest, response", (
+        "collector/beacon.py", "collector/ingest.py", "collector/app.py",
+        "collector/edge.py", "contract/")),
+    ("request: crumbless hooks (rate limit, in-flight count)", (
+        "crumbless/app.py", "crumbless/server.py", "collector/ratelimit.py")),
+    ("request: Flask / Werkzeug", ("flask/", "werkzeug/")),
+    ("request: waitress task (environ, response write)", ("waitress/",)),
 )
+EVENT_LOOP = "event loop thread: waitress accept, HTTP parse, dispatch"
+PROCESSOR = "processor thread: read log, sessionise, chdb insert"
 
 
-def _bucket(frames: list[str]) -> str:
-    """The bucket of a stack: the innermost frame that falls into one."""
+def _bucket(thread: str, frames: list[str], *, idle: bool) -> str:
+    """The bucket of one sampled stack: by thread role, then (request threads) by the
+    innermost frame that falls into one of BUCKETS. `idle` (an `--idle` profile) splits a
+    request thread's time into working, waiting on the fsync, and waiting for a request."""
+    if thread.endswith("MainThread"):
+        return EVENT_LOOP
+    if "crumbless-processor" in thread or any("processors/" in f for f in frames):
+        return PROCESSOR
+    if not any("handler_thread (waitress" in f for f in frames):
+        return "other threads (salt rotation, Kafka forwarder)"
+    if idle:
+        if any("_sync_until" in f for f in frames):
+            return "request thread waiting on the event log's fsync"
+        if frames and "handler_thread (waitress" in frames[-2 if len(frames) > 1 else -1]:
+            return "request thread idle (no request queued)"
+        return "request thread working (or waiting for the GIL)"
     for frame in reversed(frames):
         for name, needles in BUCKETS:
             if any(n in frame for n in needles):
                 return name
-    return "other (interpreter, threading, stdlib)"
+    return "request: other (stdlib)"
 
 
-def summarise_profile(raw: str, top: int = 15) -> dict[str, Any]:
-    """Shares of py-spy's collapsed stacks (`thread;frame;...;frame count` per line).
+def summarise_profile(raw: str, top: int = 15, *, idle: bool = False) -> dict[str, Any]:
+    """Shares of py-spy's collapsed stacks (`thread (tid): name;frame;...;frame count`).
 
     Returns {"samples": n, "buckets": {name: share}, "self": [(frame, share)],
-    "inclusive": [(frame, share)]}; shares are of all samples in the file. A frame is
-    `function (file:line)` as py-spy writes it; the line is dropped so a function counts once.
+    "inclusive": [(frame, share)]}; shares are of the samples counted: every sample, or
+    with `idle` only the request threads' (their time split by `_bucket`). A frame is
+    `function (file)`, the line dropped so a function counts once.
     """
     buckets: dict[str, int] = {}
     own: dict[str, int] = {}
@@ -333,20 +369,23 @@ def summarise_profile(raw: str, top: int = 15) -> dict[str, Any]:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_function(f) for f in stack.split(";")[1:]]  # [0] is the thread
+        thread, *rest = stack.split(";")
+        frames = [_function(f) for f in rest]
+        key = _bucket(thread, frames, idle=idle)
+        if idle and not key.startswith("request thread"):
+            continue
         total += count
-        key = _bucket(frames)
         buckets[key] = buckets.get(key, 0) + count
         if frames:
             own[frames[-1]] = own.get(frames[-1], 0) + count
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + count
 
-    def shares(counts: dict[str, int]) -> list[tuple[str, float]]:
-        ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
-        return [(name, n / total) for name, n in ranked]
+    def shares(counts: dict[str, int], limit: int = top) -> list[tuple[str, float]]:
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
+        return [(name, n / max(total, 1)) for name, n in ranked]
 
-    return {"samples": total, "buckets": dict(shares(buckets)), "self": shares(own),
+    return {"samples": total, "buckets": dict(shares(buckets, 50)), "self": shares(own),
             "inclusive": shares(inclusive)}
 
 
@@ -368,14 +407,18 @@ def render(result: dict[str, Any]) -> list[str]:
     lines = [f"wrk -t1 -c{result['connections']}, {result['seconds']:g} s per run, "
              f"{result['repeats']} alternated repeats (medians), {result['threads']} request "
              "threads per server.", "",
-             "| variant | req/s | ratio to floor | p50 ms | p99 ms | non-2xx | 202s per "
-             "fsync | ms per fsync | fsync busy | runs, req/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| variant | req/s | ratio to floor | p50 ms | p99 ms | non-2xx | server CPU "
+             "µs/request | CPU ratio | server CPU busy | 202s per fsync | ms per fsync | "
+             "fsync busy | runs, req/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    floor_cpu = variants["floor"]["cpu_us"]
     for variant, m in variants.items():
         synced = (f"{m['per_fsync']:.1f} | {m['fsync_ms']:.1f} | {m['fsync_busy']:.0%}"
                   if "per_fsync" in m else "- | - | -")
         lines.append(f"| {variant} | {m['req_per_s']:,.0f} | {m['req_per_s'] / floor:.2f} | "
-                     f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['non2xx']} | {synced} | "
+                     f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['non2xx']} | "
+                     f"{m['cpu_us']:,.0f} | {floor_cpu / m['cpu_us']:.2f} | "
+                     f"{m['cpu_busy']:.0%} | {synced} | "
                      f"{', '.join(f'{x:,}' for x in m['all_req_per_s'])} |")
     prof = result.get("profile")
     if prof:
@@ -432,8 +475,8 @@ def compare(before: Path, variants: list[str], seconds: float, repeats: int
                 servers[f"{variant}@{label}"] = start_variant(
                     stack, variant, tmp, geo, None, root=root, label=f"{variant}-{label}")
         for round_ in range(repeats + 1):  # round 0 warms up
-            for label, (port, _, env) in servers.items():
-                result = measure(wrk, script, port, 1 if round_ == 0 else seconds)
+            for label, (port, proc, env) in servers.items():
+                result = measure(wrk, script, port, 1 if round_ == 0 else seconds, proc.pid)
                 if round_:
                     runs.setdefault(label, []).append(result)
                 if label != "floor":
@@ -459,7 +502,8 @@ if __name__ == "__main__":
             floor = table["floor"]["req_per_s"]
             for label, m in table.items():
                 print(f"| {label} | {m['req_per_s']:,.0f} | {m['req_per_s'] / floor:.2f} | "
-                      f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m.get('per_fsync', 0):.1f} | "
+                      f"{m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {m['cpu_us']:,.0f} µs CPU | "
+                      f"{m.get('per_fsync', 0):.1f} | "
                       f"{m.get('fsync_ms', 0):.1f} | {m['all_req_per_s']} |")
         else:
             print("\n".join(render(run_benchmark(args.quick))))
