@@ -276,8 +276,13 @@ def run_benchmark(quick: bool) -> dict[str, Any]:
                 runs[variant].append(measure(wrk, script, port, seconds, proc.pid))
                 if variant.startswith("serve-"):
                     _drain(env)
-        port, proc, _ = servers["serve-fsync"]
+        port, proc, env = servers["serve-fsync"]
+        threads_before = thread_cpu(proc.pid)
+        split_run = run_wrk(wrk, script, port, seconds)
+        threads_after = thread_cpu(proc.pid)
+        _drain(env)
         stacks = {}
+        raws = []
         for gil in (False, True):
             out = tmp / f"profile-{'gil' if gil else 'all'}.txt"
             loader = subprocess.Popen([wrk, "-t1", f"-c{CONNECTIONS}",
@@ -286,12 +291,62 @@ def run_benchmark(quick: bool) -> dict[str, Any]:
             time.sleep(1)
             profile(proc.pid, profile_s, out, gil=gil)
             loader.wait()
-            stacks["gil" if gil else "all"] = summarise_profile(out.read_text(),
-                                                                 idle=not gil)
-            _drain(servers["serve-fsync"][2])
+            raws.append(out.read_text())
+            stacks["gil" if gil else "all"] = summarise_profile(raws[-1], idle=not gil)
+            _drain(env)
+        split = cpu_by_role(threads_before, threads_after, thread_names("\n".join(raws)),
+                            split_run["requests"])
     return {"seconds": seconds, "repeats": repeats, "connections": CONNECTIONS,
             "threads": THREADS, "variants": {v: _summary(r) for v, r in runs.items()},
-            "profile": stacks, "profile_s": profile_s}
+            "profile": stacks, "profile_s": profile_s, "cpu_by_role": split,
+            "cpu_split_req_per_s": split_run["req_per_s"]}
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """{native thread id: (kernel thread name, user + system CPU seconds)} of a process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        found[int(task.name)] = (comm, (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def thread_names(raw: str) -> dict[int, str]:
+    """{native thread id: Python thread name} from py-spy's `thread (tid): name;...` lines."""
+    names = {}
+    for line in raw.splitlines():
+        head = line.split(";", 1)[0]
+        if head.startswith("thread (") and "): " in head:
+            tid, _, name = head.removeprefix("thread (").partition("): ")
+            if tid.isdigit():
+                names[int(tid)] = name
+    return names
+
+
+def cpu_by_role(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                names: dict[int, str], requests: int) -> dict[str, float]:
+    """Server CPU µs per request by thread role, over one run between the two readings."""
+    roles: dict[str, float] = {}
+    for tid, (comm, cpu) in after.items():
+        used = cpu - before.get(tid, (comm, 0.0))[1]
+        name = names.get(tid)
+        if name == "MainThread":
+            role = EVENT_LOOP
+        elif name == "crumbless-processor":
+            role = "processor thread (Python: decode, sessionise, build rows)"
+        elif name is not None and name.startswith("waitress"):
+            role = "request threads (Flask, anonymiser, event-log append)"
+        elif name is not None:
+            role = f"other Python threads ({name.split('-')[0]}…)"
+        else:
+            role = "native threads (chdb: inserts, merges, views)"
+        roles[role] = roles.get(role, 0.0) + used / max(requests, 1) * 1e6
+    return dict(sorted(roles.items(), key=lambda kv: -kv[1]))
 
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -422,21 +477,30 @@ def render(result: dict[str, Any]) -> list[str]:
                      f"{', '.join(f'{x:,}' for x in m['all_req_per_s'])} |")
     prof = result.get("profile")
     if prof:
+        held = prof["gil"]["samples"] / (result["profile_s"] * 200)
         lines += ["", f"py-spy on `crumbless serve` (fsync) under the same load, "
-                  f"{result['profile_s']:g} s at 200 Hz: *all threads* counts every thread's "
-                  "samples, waiting ones included (`--idle`); *holding the GIL* only samples "
-                  "of the thread that held it (`--gil`).", "",
-                  "| where | all threads | holding the GIL |", "|---|---:|---:|"]
-        names = list(dict.fromkeys([*prof["gil"]["buckets"], *prof["all"]["buckets"]]))
-        for name in names:
-            lines.append(f"| {name} | {prof['all']['buckets'].get(name, 0):.0%} | "
-                         f"{prof['gil']['buckets'].get(name, 0):.0%} |")
+                  f"{result['profile_s']:g} s at 200 Hz each. Where the GIL was (`--gil`: "
+                  f"samples of the thread holding it; it was held in **{held:.0%}** of the "
+                  "samples):", "", "| GIL holder | share |", "|---|---:|"]
+        lines += [f"| {name} | {share:.0%} |" for name, share in prof["gil"]["buckets"].items()]
+        lines += ["", "How the 8 request threads spent their time (`--idle`, every sample of "
+                  "every request thread):", "", "| request threads | share |", "|---|---:|"]
+        lines += [f"| {name} | {share:.0%} |" for name, share in prof["all"]["buckets"].items()]
         lines += ["", "Top functions holding the GIL (self time, % of GIL samples):", "",
                   "| function | self |", "|---|---:|"]
         lines += [f"| `{name}` | {share:.1%} |" for name, share in prof["gil"]["self"][:12]]
         lines += ["", "Top functions holding the GIL (inclusive):", "",
                   "| function | inclusive |", "|---|---:|"]
         lines += [f"| `{name}` | {share:.1%} |" for name, share in prof["gil"]["inclusive"][:15]]
+    split = result.get("cpu_by_role")
+    if split:
+        total = sum(split.values())
+        lines += ["", "Server CPU per request by thread (/proc per-thread counters over one "
+                  f"{result['seconds']:g} s run at {result['cpu_split_req_per_s']:,.0f} req/s, "
+                  f"no profiler attached; floor: {result['variants']['floor']['cpu_us']:,.0f}"
+                  " µs):", "", "| thread | CPU µs/request | share |", "|---|---:|---:|"]
+        lines += [f"| {role} | {us:,.0f} | {us / total:.0%} |" for role, us in split.items()]
+        lines.append(f"| all | {total:,.0f} | 100% |")
     return lines
 
 
