@@ -4,7 +4,7 @@ waitress (chosen by measurement: bench/http_servers.py, docs/architecture.md) re
 request — headers and body — on its event loop before a worker thread sees it, so a slow
 client costs a socket, not one of the `threads`. One process: chdb lets one process hold a
 data directory. What crumbless adds on top of waitress, through its documented extension
-points (the channel class and its error task):
+points (the channel class, its error task, and the server's maintenance sweep):
 
 - every error the server itself answers (400 malformed, 413, 431, ...) is the project's
   one line of JSON `{"error": "..."}`, never a text page;
