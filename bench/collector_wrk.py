@@ -258,7 +258,7 @@ def run_benchmark(quick: bool) -> dict[str, Any]:
     from crumbless.testing.kafka import KafkaBroker
 
     wrk = require_wrk()
-    seconds, repeats, profile_s = (3.0, 2, 8.0) if quick else (10.0, 5, 20.0)
+    seconds, repeats, profile_s = (3.0, 2, 5.0) if quick else (10.0, 5, 20.0)
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="crumbless-wrk-") as name, ExitStack() as stack:
         tmp = Path(name)
@@ -296,9 +296,13 @@ def run_benchmark(quick: bool) -> dict[str, Any]:
             _drain(env)
         split = cpu_by_role(threads_before, threads_after, thread_names("\n".join(raws)),
                             split_run["requests"])
+    from bench.worker import spawn  # chdb: one data path per process, so its own process
+
+    core = spawn(NAME, "--count", "1000" if quick else "3000", timeout=600)
     return {"seconds": seconds, "repeats": repeats, "connections": CONNECTIONS,
             "threads": THREADS, "variants": {v: _summary(r) for v, r in runs.items()},
             "profile": stacks, "profile_s": profile_s, "cpu_by_role": split,
+            "in_process": core,
             "cpu_split_req_per_s": split_run["req_per_s"]}
 
 
@@ -501,6 +505,13 @@ def render(result: dict[str, Any]) -> list[str]:
                   " µs):", "", "| thread | CPU µs/request | share |", "|---|---:|---:|"]
         lines += [f"| {role} | {us:,.0f} | {us / total:.0%} |" for role, us in split.items()]
         lines.append(f"| all | {total:,.0f} | 100% |")
+    core = result.get("in_process")
+    if core:
+        lines += ["", "The same beacons in one process, one thread, no HTTP (log in flush mode, "
+                  f"processor off): **{core['flask']:,.0f} µs** CPU per beacon through the "
+                  f"Flask app, **{core['core']:,.0f} µs** through the same core (`Ingest`: "
+                  "parse, anonymise, append) without Flask "
+                  "(`python -m bench.collector_wrk --in-process`)."]
     return lines
 
 
@@ -548,6 +559,89 @@ def compare(before: Path, variants: list[str], seconds: float, repeats: int
     return {label: _summary(r) for label, r in runs.items()}
 
 
+def worker(argv: list[str]) -> dict[str, float]:
+    """`python -m bench.worker collector-wrk [--count N]`: `in_process_cost` in a fresh
+    process."""
+    parser = argparse.ArgumentParser(prog="bench.worker collector-wrk")
+    parser.add_argument("--count", type=int, default=3000)
+    return in_process_cost(parser.parse_args(argv).count)
+
+
+def in_process_cost(count: int = 3000) -> dict[str, float]:
+    """CPU µs per beacon in this process, one thread, no HTTP, log in flush mode, processor
+    off: through the whole Flask app, and through the same core (`Ingest`: parse,
+    anonymise, append) without Flask. What a WSGI fast path for beacons could save."""
+    import io
+
+    from werkzeug.datastructures import EnvironHeaders
+
+    from bench.workload import SITES
+    from collector.beacon import parse_beacon
+    from collector.ingest import Ingest
+    from contract.settings import Settings
+    from crumbless.app import create_app
+    from crumbless.runtime import Runtime
+
+    hits = make_hits(count)
+
+    def environ(hit: Any) -> dict[str, Any]:
+        env = {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/event", "SCRIPT_NAME": "",
+               "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000",
+               "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+               "wsgi.input": io.BytesIO(hit.body), "wsgi.errors": io.StringIO(),
+               "CONTENT_LENGTH": str(len(hit.body)), "CONTENT_TYPE": "text/plain",
+               "REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": hit.ip}
+        env.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in hit.headers.items()
+                    if k != "Content-Type"})
+        return env
+
+    def start_response(*_: Any) -> Any:
+        return lambda _data: None
+
+    class Facts:  # what Ingest.facts reads of a request
+        def __init__(self, env: dict[str, Any]) -> None:
+            self.environ, self.headers = env, EnvironHeaders(env)
+
+    with tempfile.TemporaryDirectory(prefix="crumbless-core-") as name:
+        tmp = Path(name)
+        settings = Settings(data_dir=tmp / "data", log_durability="flush",
+                            geoip_db=str(build_geo_db(tmp)),
+                            trusted_proxies=("127.0.0.1",)).validate()
+        runtime = Runtime(settings, start_background=False)
+        try:
+            for site in SITES.values():
+                runtime.sites.add(site.domain, no_consent=site.no_consent,
+                                  store_truncated_ip=site.store_truncated_ip,
+                                  city_geo=site.city_geo)
+            app = create_app(runtime)
+            ingest = Ingest(anonymiser=runtime.edge.anonymiser, site_for=runtime.sites.get,
+                            transport=runtime.transport, metrics=runtime.metrics,
+                            trusted_proxies=settings.trusted_proxies,
+                            proxy_header=settings.proxy_header, site_limit=lambda _: 0.0)
+
+            def flask(env: dict[str, Any]) -> None:
+                b"".join(app(env, start_response))
+
+            def core(env: dict[str, Any]) -> None:
+                beacon = parse_beacon(env["wsgi.input"].read(), max_bytes=16384)
+                ingest.publish(ingest.anonymise(beacon, ingest.sites_of(beacon),
+                                                ingest.facts(Facts(env)), []))  # type: ignore[arg-type]
+
+            costs: dict[str, list[float]] = {"flask": [], "core": []}
+            for _ in range(2):
+                for label, call in (("flask", flask), ("core", core)):
+                    for env in [environ(h) for h in hits[:300]]:  # warm caches
+                        call(env)
+                    envs = [environ(h) for h in hits]
+                    began = time.process_time()
+                    for env in envs:
+                        call(env)
+                    costs[label].append((time.process_time() - began) / len(envs) * 1e6)
+        finally:
+            runtime.close()
+    return {label: min(values) for label, values in costs.items()}
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve-floor":
         serve_floor(int(sys.argv[2]))
@@ -559,8 +653,14 @@ if __name__ == "__main__":
         parser.add_argument("--variant", action="append", choices=VARIANTS[1:3])
         parser.add_argument("--seconds", type=float, default=5.0)
         parser.add_argument("--repeats", type=int, default=3)
+        parser.add_argument("--in-process", action="store_true", help="CPU per beacon "
+                            "in process through Flask and through the core without it")
         args = parser.parse_args()
-        if args.before:
+        if args.in_process:
+            cost = in_process_cost()
+            print(f"through the Flask app: {cost['flask']:.0f} µs CPU/beacon; the same "
+                  f"core without Flask: {cost['core']:.0f} µs")
+        elif args.before:
             table = compare(args.before, args.variant or ["serve-fsync"], args.seconds,
                             args.repeats)
             floor = table["floor"]["req_per_s"]

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = {"collector-http": "bench.collector_http", "stats-query": "bench.stats_query",
-           "processor": "bench.processor", "dashboard": "bench.dashboard"}
+MODULES = {"collector-http": "bench.collector_http", "collector-wrk": "bench.collector_wrk",
+           "stats-query": "bench.stats_query", "processor": "bench.processor",
+           "dashboard": "bench.dashboard"}
 
 
 def spawn(name: str, *args: str, timeout: float) -> dict[str, Any]:
