@@ -49,8 +49,9 @@ alternated and repeated; between runs the embedded servers drain their event log
 share of the run an fsync was in flight) come from the server's `/api/health` counters
 of its event log / spool group commit. *server CPU µs/request* is the server process's
 user + system CPU time (all its threads, /proc) over the run divided by the requests:
-the cost of a request however busy the machine is, and *CPU ratio* the floor's cost over
-that (the req/s ratio a CPU-bound server would reach); *server CPU busy* is that CPU time
+the cost of a request, which the machine's other load moves less than req/s (not
+never: CPU steal and cache pressure count), and *CPU ratio* the floor's cost over that
+(the req/s ratio a CPU-bound server would reach); *server CPU busy* is that CPU time
 over the run's wall time (100% = one core). wrk and the servers share the two cores,
 with whatever else runs on the machine: the req/s of a run move with it, the CPU costs
 much less.
