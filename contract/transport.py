@@ -2,8 +2,8 @@
 
 A collector calls `publish`; it returns only once the events are durable on local disk
 (the embedded event log, or the Kafka collector's spool, forwarded from there), so a 2xx
-is a promise. The
-processor side reads `Record`s and commits a position only after the sink wrote them.
+is a promise. The processor side reads `Record`s and commits a position only after the
+sink wrote them.
 """
 
 from __future__ import annotations
