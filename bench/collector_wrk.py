@@ -62,7 +62,8 @@ never: CPU steal and cache pressure count), and *CPU ratio* the floor's cost ove
 (the req/s ratio a CPU-bound server would reach); *server CPU busy* is that CPU time
 over the run's wall time (100% = one core). wrk and the servers share the two cores,
 with whatever else runs on the machine: the req/s of a run move with it, the CPU costs
-much less.
+less. What bounds the collector, read from these tables, and what would lift it: docs/
+architecture.md, "The collector against its bare server".
 """
 CONNECTIONS = 16
 THREADS = 8
