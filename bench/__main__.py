@@ -10,6 +10,7 @@ from typing import Any
 
 from bench import (
     collector_http,
+    collector_wrk,
     dashboard,
     freshness,
     http_servers,
@@ -23,9 +24,10 @@ from bench import (
 )
 
 BENCHMARKS: dict[str, ModuleType] = {
-    module.NAME: module for module in (privacy, collector_http, kafka_envelope, stats_query,
-                                       processor, http_servers, dashboard, freshness,
-                                       kafka_processor, processor_scaling)
+    module.NAME: module for module in (privacy, collector_http, collector_wrk,
+                                       kafka_envelope, stats_query, processor, http_servers,
+                                       dashboard, freshness, kafka_processor,
+                                       processor_scaling)
 }
 
 

@@ -38,7 +38,7 @@ one partition. Same producer settings as the collector (`producer_config`: acks=
 idempotent, zstd, linger 5 ms). The KafkaTransport rows are the collector's real path:
 `publish([event])` appends to the disk spool (fsync or flush) and the forwarder thread
 sends spool records with that producer; timed until the forwarder has every ack
-(`ack_timeout=0`, so publish itself does not wait). *events/s*: wall clock, sender and
+(publish itself does not wait for the broker). *events/s*: wall clock, sender and
 broker sharing the 2 cores; *client CPU µs/event*: CPU time of the Python process (its
 producer and forwarder threads included, the broker JVM not), the share of a collector's
 budget spent on Kafka; *bytes/event on disk*: the topic's `.log` segments after the run
@@ -111,7 +111,7 @@ def through_transport(spool_root: Path, fsync: bool) -> Variant:
     def send(broker: KafkaBroker, topic: str, events: list[AnonymousEvent]) -> Timed:
         transport = KafkaTransport(bootstrap=broker.bootstrap, topic=topic, metrics=Metrics(),
                                    spool_dir=Path(tempfile.mkdtemp(dir=spool_root)),
-                                   fsync=fsync, ack_timeout=0)
+                                   fsync=fsync)
         try:
             _publish_all(transport, events[:1])  # the first one starts the lazy producer
             stop = stopwatch()

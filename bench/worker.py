@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = {"collector-http": "bench.collector_http", "stats-query": "bench.stats_query",
-           "processor": "bench.processor", "dashboard": "bench.dashboard",
-           "kafka-insert": "bench.kafka_processor"}
+MODULES = {"collector-http": "bench.collector_http", "collector-wrk": "bench.collector_wrk",
+           "stats-query": "bench.stats_query", "processor": "bench.processor",
+           "dashboard": "bench.dashboard", "kafka-insert": "bench.kafka_processor"}
 
 
 def spawn(name: str, *args: str, timeout: float) -> dict[str, Any]:

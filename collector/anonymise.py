@@ -10,6 +10,7 @@ import hashlib
 import ipaddress
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -82,6 +83,26 @@ def client_ip(peer: str, forwarded: str | None, trusted_proxies: Sequence[str],
         if not trusted(hop_ip):
             return str(hop_ip)
     return str(peer_ip)
+
+
+CLIENT_IP_KEY = "crumbless.client_ip"  # WSGI environ key: the request's client IP, once
+
+
+def request_client_ip(environ: dict[str, Any], trusted_proxies: Sequence[str],
+                      header: str = "x-forwarded-for") -> str:
+    """`client_ip` of a WSGI request, worked out once per request and kept in its environ.
+
+    The rate limiter and the collector both need it; the proxy walk parses every hop, so
+    the second caller reads the first one's answer. The environ lives as long as the
+    request, as REMOTE_ADDR does.
+    """
+    known: str | None = environ.get(CLIENT_IP_KEY)
+    if known is None:
+        forwarded = environ.get("HTTP_" + header.upper().replace("-", "_"))
+        known = client_ip(environ.get("REMOTE_ADDR") or "", forwarded, trusted_proxies,
+                          header)
+        environ[CLIENT_IP_KEY] = known
+    return known
 
 
 def truncate_ip(ip: str) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from flask import Request, Response, jsonify
 
-from collector.anonymise import client_ip
+from collector.anonymise import request_client_ip
 from collector.beacon import Beacon
 from collector.pipeline import Anonymiser, RequestFacts
 from contract.errors import (
@@ -72,8 +72,7 @@ class Ingest:
         browser) is the one caller of the override; the IP is always the connection's.
         """
         return RequestFacts(
-            ip=client_ip(request.remote_addr or "", request.headers.get(self.proxy_header),
-                         self.trusted_proxies, self.proxy_header),
+            ip=request_client_ip(request.environ, self.trusted_proxies, self.proxy_header),
             user_agent=(user_agent if user_agent is not None
                         else request.headers.get("User-Agent", "")),
             headers=request.headers,

@@ -1,8 +1,9 @@
 """The swappable boundary between collectors and processors.
 
-A collector calls `publish`; it returns only once the events are durable (on the
-local event log's disk, or acknowledged by Kafka), so a 2xx is a promise. The
-processor side reads `Record`s and commits a position only after the sink wrote them.
+A collector calls `publish`; it returns only once the events are durable on local disk
+(the embedded event log, or the Kafka collector's spool, forwarded from there), so a 2xx
+is a promise. The processor side reads `Record`s and commits a position only after the
+sink wrote them.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from collector.anonymise import client_ip
+from collector.anonymise import request_client_ip
 from collector.app import CollectorConfig, collector_blueprint
 from collector.ratelimit import ClientKeys, Limit, RateLimiter, retry_after
 from collector.tracker import tracker_blueprint
@@ -64,8 +64,8 @@ def base_app(metrics: Metrics, health: Callable[[], dict[str, Any]],
         @app.before_request
         def limit_client() -> Response | None:
             config = limits.config
-            ip = client_ip(request.remote_addr or "", request.headers.get(config.proxy_header),
-                           config.trusted_proxies, config.proxy_header)
+            ip = request_client_ip(request.environ, config.trusted_proxies,
+                                   config.proxy_header)
             wait = limits.clients.take(limits.client_key(ip), time.monotonic())
             if wait > 0:
                 metrics.inc("rate_limited", scope="client")
@@ -112,8 +112,12 @@ def create_app(runtime: Runtime) -> Flask:
     """The embedded public app over an opened Runtime (no admin API: see create_admin_app)."""
     settings = runtime.settings
     limits = EdgeLimits.from_settings(settings)
-    app = base_app(runtime.metrics, lambda: {"event_log_end": runtime.event_log.end_offset,
-                                             "committed": runtime.processor.committed}, limits)
+    log = runtime.event_log
+    app = base_app(runtime.metrics, lambda: {"event_log_end": log.end_offset,
+                                             "committed": runtime.processor.committed,
+                                             "fsyncs": log.syncs,
+                                             "fsync_seconds": round(log.sync_seconds, 3)},
+                   limits)
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, 64 * 1024)
     app.register_blueprint(collector_blueprint(
         config=collector_config(settings), anonymiser=runtime.edge.anonymiser,

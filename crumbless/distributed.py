@@ -61,7 +61,11 @@ class CollectorRuntime:
     def app(self) -> Flask:
         """The collector's WSGI app."""
         limits = EdgeLimits.from_settings(self.settings)
-        app = base_app(self.metrics, lambda: {"spool_backlog": self.transport.backlog}, limits)
+        spool = self.transport.spool
+        app = base_app(self.metrics, lambda: {"spool_backlog": self.transport.backlog,
+                                              "fsyncs": spool.syncs,
+                                              "fsync_seconds": round(spool.sync_seconds, 3)},
+                       limits)
         app.register_blueprint(collector_blueprint(
             config=collector_config(self.settings), anonymiser=self.edge.anonymiser,
             site_for=self.sites.get, transport=self.transport, metrics=self.metrics,

@@ -4,7 +4,7 @@ waitress (chosen by measurement: bench/http_servers.py, docs/architecture.md) re
 request — headers and body — on its event loop before a worker thread sees it, so a slow
 client costs a socket, not one of the `threads`. One process: chdb lets one process hold a
 data directory. What crumbless adds on top of waitress, through its documented extension
-points (the channel class and its error task):
+points (the channel class, its error task, and the server's maintenance sweep):
 
 - every error the server itself answers (400 malformed, 413, 431, ...) is the project's
   one line of JSON `{"error": "..."}`, never a text page;
@@ -94,13 +94,10 @@ class CrumblessChannel(HTTPChannel):
         result: bool = super().received(data)
         return result
 
-    def readable(self) -> bool:
-        """Close a connection whose request has not arrived whole within the deadline."""
-        if (self.request is not None and not bool(getattr(self, "will_close", False))
-                and time.monotonic() - self.request_started > self.request_timeout):
-            self.will_close = True
-        readable: bool = super().readable()
-        return readable
+    def overdue(self, now: float) -> bool:
+        """Whether a request has been arriving for longer than the deadline."""
+        return (self.request is not None and not bool(getattr(self, "will_close", False))
+                and now - self.request_started > self.request_timeout)
 
     def __repr__(self) -> str:
         # waitress logs channels by repr (e.g. "uncaptured python exception, closing
@@ -155,6 +152,20 @@ def _server(app: WSGIApp, socket_map: dict[int, Any], dispatcher: ThreadedTaskDi
     channel = type("Channel", (CrumblessChannel,),
                    {"request_timeout": float(settings.request_timeout)})
     server.channel_class = channel  # waitress builds each connection from this attribute
+    idle_sweep = server.maintenance
+
+    def maintenance(now: float) -> None:
+        """waitress's sweep of idle channels (every `cleanup_interval`, 1 s), plus ours:
+        close a connection whose request has not arrived whole within the deadline. (A
+        check in each channel's readable() ran for every connection on every turn of the
+        event loop: ~4% of the GIL under load, bench/collector_wrk.py.)"""
+        idle_sweep(now)
+        checked = time.monotonic()
+        for open_channel in list(server.active_channels.values()):
+            if isinstance(open_channel, CrumblessChannel) and open_channel.overdue(checked):
+                open_channel.will_close = True  # waitress closes it on its next turn
+
+    server.maintenance = maintenance  # waitress calls it from the listener's readable()
     return server
 
 
@@ -163,6 +174,11 @@ def serve(settings: Settings, factory: AppFactory | None = None) -> None:
     if factory is None:
         admin_socket_path(settings.data_dir)  # a path too long fails before chdb opens
     served = (factory or embedded_app)(settings)
+    # waitress warns "Task queue depth is N" for every request that arrives while the
+    # request threads are busy: under load (threads waiting on the event log's fsync) a
+    # log line per request, formatted and written on the event loop thread while it holds
+    # the dispatcher's lock (~10% of the GIL at saturation, bench/collector_wrk.py).
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     socket_map: dict[int, Any] = {}
     public_threads = ThreadedTaskDispatcher()
     public_threads.set_thread_count(settings.threads)

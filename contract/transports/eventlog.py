@@ -71,7 +71,7 @@ class EventLog:
         self._clock = clock
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.Lock()
-        self._sync_lock = threading.Lock()
+        self._syncing = False  # an appender is in fsync (group commit leader)
         self._durable_cond = threading.Condition(self._lock)
         self._segments: list[int] = sorted(int(p.stem) for p in directory.glob("*.log"))
         if not self._segments:
@@ -88,6 +88,8 @@ class EventLog:
         self._born = clock()  # when the active segment got its first record (or was opened)
         self._closed = False
         self._cursor: tuple[int, int, int] = (-1, 0, 0)  # (segment base, offset, byte pos)
+        self.syncs = 0  # group-commit fsyncs so far, and the seconds they took (health)
+        self.sync_seconds = 0.0
 
     @property
     def end_offset(self) -> int:
@@ -157,20 +159,37 @@ class EventLog:
             os.close(fd)
 
     def _sync_until(self, end: int) -> None:
-        """Group commit: one fsync makes every record written so far durable."""
-        with self._sync_lock:
-            with self._lock:
-                if self._durable >= end:
-                    return
+        """Group commit: one fsync makes every record written so far durable.
+
+        One appender at a time syncs (the leader), outside the lock so others keep
+        appending; the rest wait on the condition and all wake together when it is done.
+        Those its fsync covered return; the first of the others leads the next one. (A
+        mutex queue instead woke its waiters one after another, each needing the GIL
+        before it could let the next go: a convoy under load.)
+        """
+        with self._lock:
+            while self._durable < end:
+                if self._syncing:
+                    self._durable_cond.wait()
+                    continue
+                self._syncing = True
                 target = self._next
                 fd = os.dup(self._file.fileno())
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            with self._lock:
-                self._durable = max(self._durable, target)
-                self._durable_cond.notify_all()
+                began = time.perf_counter()
+                synced = False
+                self._lock.release()
+                try:
+                    os.fsync(fd)
+                    synced = True
+                finally:
+                    self._lock.acquire()
+                    os.close(fd)
+                    self._syncing = False
+                    if synced:
+                        self.syncs += 1
+                        self.sync_seconds += time.perf_counter() - began
+                        self._durable = max(self._durable, target)
+                    self._durable_cond.notify_all()
 
     def wait_for(self, offset: int, timeout: float) -> bool:
         """Block until a record at `offset` is durable or the timeout passes."""

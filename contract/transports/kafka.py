@@ -5,11 +5,10 @@ group commit); one forwarder thread sends the spool to Kafka in order with an
 idempotent, acks=all, zstd producer and advances its position only on broker acks.
 `publish` returns once the envelope is durable in the spool: that fsync is the 202's
 promise ("on this collector's disk, forwarded in order"), so a request never waits for
-the broker's round trip and the beacon endpoint does not slow down with the broker's
-health. (`ack_timeout` > 0 makes publish also wait that long for the broker's ack, for
-tests that want the record in Kafka when publish returns.) No send is ever abandoned
-and retried as a new record, so a broker outage does not duplicate events. A full spool
-raises SpoolFull (→ 503).
+the broker's round trip and the beacon endpoint neither slows down nor stalls with the
+broker's health (`backlog` and the `events_forwarded` counter show how far behind the
+forwarder is). No send is ever abandoned and retried as a new record, so a broker outage
+does not duplicate events. A full spool raises SpoolFull (→ 503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -78,13 +77,12 @@ class KafkaTransport:
     """Spool, then forward to the events topic; see the module docstring."""
 
     def __init__(self, *, bootstrap: str, topic: str, spool_dir: Path, metrics: Metrics,
-                 fsync: bool = True, max_bytes: int = 1 << 30, ack_timeout: float = 0.0,
-                 forward_batch: int = 2000, compression: str | None = "zstd") -> None:
+                 fsync: bool = True, max_bytes: int = 1 << 30, forward_batch: int = 2000,
+                 compression: str | None = "zstd") -> None:
         self.bootstrap = bootstrap
         self.compression = compression
         self.topic = topic
         self.metrics = metrics
-        self.ack_timeout = ack_timeout
         self.forward_batch = forward_batch
         self.spool = EventLog(spool_dir / "log", fsync=fsync, max_bytes=max_bytes)
         self._position_file = spool_dir / "forwarded.offset"
@@ -101,13 +99,7 @@ class KafkaTransport:
         """Spool the envelope durably (raises SpoolFull when the spool is full)."""
         if not events:
             return
-        offset = self.spool.append(pack(partition_key(events[0]), encode_envelope(events)))
-        if self.ack_timeout <= 0:
-            return
-        with self._cond:
-            acked = self._cond.wait_for(lambda: self.forwarded > offset, self.ack_timeout)
-        if not acked:
-            self.metrics.inc("events_spooled")
+        self.spool.append(pack(partition_key(events[0]), encode_envelope(events)))
 
     @property
     def backlog(self) -> int:
@@ -120,21 +112,19 @@ class KafkaTransport:
         return self._producer
 
     def _forward_loop(self) -> None:
+        """Send the spool in order until close(); what is left then replays next start."""
         delays = FORWARD_BACKOFF.delays()
-        while not self._stop.is_set() or self.backlog > 0:
+        while not self._stop.is_set():
             self.spool.wait_for(self.forwarded, timeout=0.2)
             records = self.spool.read(self.forwarded, self.forward_batch)
             if not records:
-                if self._stop.is_set():
-                    return
                 continue
             sent = self._send(records)
             if sent:
                 self._advance(records[sent - 1].offset + 1)
             if sent < len(records):
                 self.metrics.inc("kafka_send_errors")
-                if self._stop.wait(next(delays)) and self.backlog == 0:
-                    return
+                self._stop.wait(next(delays))
             else:
                 delays = FORWARD_BACKOFF.delays()
 

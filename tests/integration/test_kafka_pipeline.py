@@ -157,7 +157,6 @@ def test_a_broker_outage_loses_and_duplicates_nothing(tmp_path: Path, chdb: Chdb
         ensure_topics(settings)
         SiteRegistry(chdb.client).add("example.com", no_consent="full")
         c = collector(settings, chdb, tmp_path, "c")
-        c.transport.ack_timeout = 0.2
         client = c.app().test_client()
         processors(settings)
         accepted = 0

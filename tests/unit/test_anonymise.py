@@ -2,7 +2,14 @@
 
 import pytest
 
-from collector.anonymise import client_ip, parse_ip, truncate_ip, visitor_id
+from collector.anonymise import (
+    CLIENT_IP_KEY,
+    client_ip,
+    parse_ip,
+    request_client_ip,
+    truncate_ip,
+    visitor_id,
+)
 
 SALT_A = bytes(range(32))
 SALT_B = bytes(range(1, 33))
@@ -98,3 +105,17 @@ def test_clients_behind_a_port_adding_proxy_are_distinct_visitors() -> None:
                                                ("10.0.0.0/8",)), "UA") for n in range(5)}
     assert len(ids) == 5
 
+
+
+def test_a_request_client_ip_is_worked_out_once_from_its_environ_and_kept_there() -> None:
+    environ = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "203.0.113.9, 10.0.0.1"}
+    assert request_client_ip(environ, ["10.0.0.0/8"]) == "203.0.113.9"
+    assert environ[CLIENT_IP_KEY] == "203.0.113.9"
+    environ["HTTP_X_FORWARDED_FOR"] = "198.51.100.1"  # the second caller reads the first's
+    assert request_client_ip(environ, ["10.0.0.0/8"]) == "203.0.113.9"
+    # Only the configured header counts, and only from a trusted peer.
+    forwarded = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.1",
+                 "HTTP_FORWARDED": 'for="[2001:db8::7]:443"'}
+    assert request_client_ip(forwarded, ["10.0.0.0/8"], "forwarded") == "2001:db8::7"
+    untrusted = {"REMOTE_ADDR": "192.0.2.5", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
+    assert request_client_ip(untrusted, ["10.0.0.0/8"]) == "192.0.2.5"

@@ -75,6 +75,8 @@ def test_concurrent_appends_with_group_commit_lose_nothing(tmp_path: Path) -> No
         t.join()
     values = {r.value for r in log.read(0, 10_000)}
     assert len(values) == 800
+    assert log.end_offset == 800  # every append returned durable
+    assert log.syncs < 800  # appends that overlapped shared an fsync
 
 
 def test_readers_wait_for_new_records(tmp_path: Path) -> None:
@@ -136,3 +138,19 @@ def test_segment_files_are_owner_only(tmp_path: Path) -> None:
     log.append(b"b")
     modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.glob("*.log")}
     assert len(modes) == 2 and set(modes.values()) == {0o600}, modes
+
+
+def test_fsyncs_are_counted_in_fsync_mode_and_flush_mode_has_none(tmp_path: Path) -> None:
+    synced = EventLog(tmp_path / "fsync")
+    flushed = EventLog(tmp_path / "flush", fsync=False)
+    try:
+        for n in range(3):
+            synced.append(b"x%d" % n)
+            flushed.append(b"x%d" % n)
+        assert synced.syncs == 3  # one writer: each append is its own group
+        assert synced.sync_seconds > 0
+        assert flushed.syncs == 0
+        assert flushed.sync_seconds == 0
+    finally:
+        synced.close()
+        flushed.close()

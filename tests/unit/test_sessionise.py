@@ -1,5 +1,7 @@
 """Sessionisation: 30-minute visits, collapsing rows, and replay determinism."""
 
+import dataclasses
+
 from contract.event import AnonymousEvent
 from processors.enrich import enrich
 from processors.sessionise import Sessioniser
@@ -64,6 +66,18 @@ def test_yesterdays_hash_continues_a_visit_across_midnight() -> None:
     s = Sessioniser(30 * MIN)
     out, _ = run(s, [ev(111, 0), ev(222, 10, prev=111)])
     assert out[0].session_id == out[1].session_id
+
+
+def test_a_snapshot_is_every_field_of_each_visit_and_does_not_follow_later_changes() -> None:
+    s = Sessioniser(30 * MIN)
+    run(s, [ev(1, 0, referrer="https://www.google.com/"), ev(2, 1), ev(1, 3, "/b")])
+    snapshot = s.snapshot()
+    assert snapshot["visits"] == [dataclasses.asdict(v) for v in s.visits.values()]
+    visit = next(iter(s.visits.values()))
+    visit.attrs["source"] = "changed"
+    visit.pageviews += 5
+    assert all(v["attrs"].get("source") != "changed" for v in snapshot["visits"])
+    assert Sessioniser.restore(30 * MIN, snapshot).snapshot() == snapshot
 
 
 def test_restoring_a_snapshot_replays_byte_identical_rows() -> None:
