@@ -123,7 +123,10 @@ class EventLog:
             size = self._file.tell()
             if size > 0 and (size + len(frame) > self.segment_bytes
                              or self._clock() - self._born >= self.roll_seconds):
-                self._roll()
+                try:
+                    self._roll()
+                except OSError as exc:
+                    raise TransportError(f"cannot roll the event log: {exc}") from exc
             if self._file.tell() == 0:
                 self._born = self._clock()
             try:
@@ -181,6 +184,9 @@ class EventLog:
                 try:
                     os.fsync(fd)
                     synced = True
+                except OSError as exc:  # the caller answers 503: its record is not durable
+                    # (it may still reach the disk, so a client's retry can count twice)
+                    raise TransportError(f"cannot sync the event log: {exc}") from exc
                 finally:
                     self._lock.acquire()
                     os.close(fd)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.errors import SpoolFull
+from contract.errors import SpoolFull, TransportError
 from contract.transports.eventlog import EventLog
 
 
@@ -154,3 +154,24 @@ def test_fsyncs_are_counted_in_fsync_mode_and_flush_mode_has_none(tmp_path: Path
     finally:
         synced.close()
         flushed.close()
+
+
+def test_a_failing_fsync_is_a_transport_error_and_the_log_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk refuses an fsync (EIO): append raises TransportError, which the collector
+    answers with 503 (never a 500), and the next append syncs again."""
+    import contract.transports.eventlog as eventlog
+
+    log = EventLog(tmp_path, fsync=True)
+    real = eventlog.os.fsync
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(eventlog.os, "fsync", failing)
+    with pytest.raises(TransportError, match="cannot sync the event log"):
+        log.append(b"one")
+    monkeypatch.setattr(eventlog.os, "fsync", real)
+    assert log.append(b"two") == 1
+    assert log.wait_for(1, timeout=1)
+    log.close()
