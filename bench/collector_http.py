@@ -34,7 +34,7 @@ on the backlog*: events committed to ClickHouse per second, rollup views include
 sends rounds with both running as in `crumbless serve` (*together, req/s*). *events/s
 into ClickHouse* is the events stored in such a round divided by the time from its first
 request until `processor.drain()` has them all; *drain tail* is the wait after the last
-202, mostly the processor's `batch_interval` (1 s) wait for a fuller batch. `fsync` (the
+202, mostly the processor's `batch_interval` wait for a fuller batch. `fsync` (the
 default) syncs the event log before each 202, so an acknowledged event survives a power
 loss; `flush` only hands it to the kernel (it survives a crash of the process).
 """

@@ -121,8 +121,10 @@ class Settings:
         "events per ClickHouse insert when catching up on a backlog (batches grow from "
         "batch_size to this as the backlog grows; fewer, larger inserts)",
         low=1, high=1_000_000))
-    batch_interval: float = field(default=1.0, metadata=_meta(
-        "seconds a partial batch may wait before it is written", low=0.01, high=60))
+    batch_interval: float = field(default=0.5, metadata=_meta(
+        "seconds a partial batch may wait before it is written (what a beacon waits at "
+        "low traffic before it is counted; each partition writes at most this often)",
+        low=0.01, high=60))
     log_durability: str = field(default="fsync", metadata=_meta(
         "fsync: an acknowledged event survives a power loss; flush: survives a process crash",
         choices=("fsync", "flush")))
