@@ -22,7 +22,7 @@ from crumbless.app import create_app
 from dashboards.query import parse_query
 from dashboards.stats import StatsService
 from sinks.finalize import finalize
-from tests.conftest import Chdb, Clock
+from tests.conftest import Clock
 from tests.integration.helpers import send
 
 SITE = "example.com"
