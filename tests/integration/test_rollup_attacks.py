@@ -161,3 +161,40 @@ def test_counted_and_uncounted_days_agree_for_mixed_traffic(
     client.command("TRUNCATE TABLE rollup_daily_visitors")
     uncounted = [_ask(client, today, b) for b in bodies]
     assert counted == uncounted == raw
+
+
+def test_a_round_between_the_sinks_two_inserts_misses_the_new_visits(
+        pipeline: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claim 1 (and 4, for the sink's side): the sink writes a batch's events, then its
+    sessions (sinks/clickhouse.py). A day-D event processed after D ended (a batch across
+    midnight, Kafka lag, or a processor that crashed between the two inserts and retries
+    minutes later) moves D's total at the first insert; a finalizer round falling before
+    the second counts D with the new total but without the new visit's session rows. The
+    session rows then land without moving the total: the count stays "current" and the
+    new visitor is missing from visit:entry_page and visit:exit_page for good. The round
+    is run here exactly there; the rows written are the real pipeline's."""
+    from sinks.clickhouse import ClickHouseSink
+
+    runtime, app, today, noon = pipeline
+    _visit(app, clock, noon, "198.51.100.1", "/")
+    assert runtime.processor.drain(30)
+    assert finalize(runtime.client, today) == 1
+    rounds: list[int] = []
+    insert = ClickHouseSink._insert
+
+    def finalizer_round_first(self: ClickHouseSink, table: str, *args: Any) -> None:
+        if table == "sessions":
+            rounds.append(finalize(self.client, today))
+        insert(self, table, *args)
+
+    monkeypatch.setattr(ClickHouseSink, "_insert", finalizer_round_first)
+    _visit(app, clock, noon + dt.timedelta(hours=3), "192.0.2.60", "/fresh")
+    assert runtime.processor.drain(30)
+    monkeypatch.undo()
+    assert rounds and rounds[0] == 1  # day D was counted again between the inserts
+    client = runtime.client
+    for body in ({"metrics": ["visitors", "visits"], "dimensions": ["visit:entry_page"]},
+                 EXITS):
+        raw = _ask(client, today, body, force_raw=True)
+        counted = _ask(client, today, body)
+        assert counted == raw, f"{body['dimensions']}: counted {counted} != raw {raw}"
