@@ -136,11 +136,15 @@ def test_counted_and_uncounted_days_agree_for_mixed_traffic(
                     name="Signup").status_code == 202
         assert send(app, ip="198.51.100.2", url="https://example.com/pricing",
                     name="engagement", sd=50, e=4000).status_code == 202
-        # no consent header differences: a second site's traffic must not leak in
+        # DNT: 1 is counted anonymously (visitor 0, no visit); a second site's traffic
+        assert send(app, ip="198.51.100.4", url="https://example.com/blog",
+                    headers={"DNT": "1"}).status_code == 202
         assert send(app, ip="198.51.100.3", url="https://other.example/",
                     domain="other.example").status_code == 202
     assert runtime.processor.drain(30)
     client = runtime.client
+    assert client.query("SELECT count() FROM events WHERE site = {s:String} AND visitor_id = 0"
+                        " AND session_id = 0", parameters={"s": SITE}).result_rows == [(2,)]
     bodies: list[dict[str, Any]] = [
         {"metrics": ["visitors", "visits", "pageviews", "bounce_rate", "events"]},
         {"metrics": ["visitors", "pageviews", "events"], "dimensions": ["event:page"]},
@@ -155,12 +159,34 @@ def test_counted_and_uncounted_days_agree_for_mixed_traffic(
         {"metrics": ["visitors"], "date_range": "7d", "include": {"comparisons":
                                                                    {"mode": "previous_period"}}},
     ]
-    assert finalize(client, today) >= 1
-    counted = [_ask(client, today, b) for b in bodies]
-    raw = [_ask(client, today, b, force_raw=True) for b in bodies]
-    client.command("TRUNCATE TABLE rollup_daily_visitors")
-    uncounted = [_ask(client, today, b) for b in bodies]
-    assert counted == uncounted == raw
+    bodies += [
+        {"metrics": ["visitors", "visits"], "dimensions": ["visit:exit_page", "time:day"]},
+        {"metrics": ["visitors", "visits"], "dimensions": ["visit:exit_page"],
+         "filters": [["is_not", "visit:exit_page", ["/blog"]]]},
+        {"metrics": ["visitors"], "filters": [["is", "visit:exit_page", ["/pricing"]]]},
+    ]
+    assert finalize(client, today) == 4  # two days, two sites
+
+    def agree() -> None:
+        counted = [_ask(client, today, b) for b in bodies]
+        raw = [_ask(client, today, b, force_raw=True) for b in bodies]
+        client.command("TRUNCATE TABLE rollup_daily_visitors")
+        uncounted = [_ask(client, today, b) for b in bodies]
+        assert counted == uncounted == raw
+
+    agree()
+    # late events into a counted day (a new visitor, an engagement-only one), traffic today
+    # (an open day in the range), then the next round
+    assert finalize(client, today) == 4  # two days, two sites
+    _visit(app, clock, noon + dt.timedelta(hours=5), "192.0.2.70", "/late", "/blog")
+    clock.now = noon + dt.timedelta(hours=6)
+    assert send(app, ip="192.0.2.71", url="https://example.com/",
+                name="engagement", sd=10, e=1000).status_code == 202
+    _visit(app, clock, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1), "192.0.2.72", "/")
+    assert runtime.processor.drain(30)
+    agree()
+    assert finalize(client, today) == 4  # two days, two sites
+    agree()
 
 
 def test_a_round_between_the_sinks_two_inserts_misses_the_new_visits(
