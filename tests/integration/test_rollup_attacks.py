@@ -224,3 +224,43 @@ def test_a_round_between_the_sinks_two_inserts_misses_the_new_visits(
         raw = _ask(client, today, body, force_raw=True)
         counted = _ask(client, today, body)
         assert counted == raw, f"{body['dimensions']}: counted {counted} != raw {raw}"
+
+
+@pytest.mark.parametrize("written", [1, 2])
+def test_a_round_that_dies_between_its_inserts_changes_no_answer(
+        pipeline: Any, clock: Clock, written: int) -> None:
+    """Claim 4 (holds): a round writes exit pages, the other dims, then the totals row that
+    carries `events_seen`. Dying after 1 or 2 of them, on a first count or on a recount
+    after a late event, leaves the day read from its states; the next round completes it."""
+    import time
+
+    from sinks.finalize import COUNT_DAY, COUNT_EXIT_PAGES
+
+    runtime, app, today, noon = pipeline
+    client = runtime.client
+    _visit(app, clock, noon, "198.51.100.1", "/", "/pricing")
+    _visit(app, clock, noon + dt.timedelta(hours=1), "198.51.100.2", "/pricing")
+    assert runtime.processor.drain(30)
+    bodies: list[dict[str, Any]] = [
+        {"metrics": ["visitors", "visits"]}, EXITS,
+        {"metrics": ["visitors", "pageviews"], "dimensions": ["event:page"]}]
+    day = noon.date()
+
+    def die_after(count: int) -> None:
+        seen = client.query("SELECT sum(events) FROM rollup_daily WHERE site = {s:String}"
+                            " AND dim = '' AND day = {d:Date}",
+                            parameters={"s": SITE, "d": day}).result_rows[0][0]
+        bound = {"site": SITE, "day": day, "seen": int(seen), "version": time.time_ns()}
+        for statement in [(COUNT_EXIT_PAGES, bound),
+                          (COUNT_DAY, {**bound, "totals": False})][:count]:
+            client.command(statement[0], parameters=statement[1])
+
+    for first in (True, False):
+        if not first:  # a late event into the counted day, then a recount that dies
+            _visit(app, clock, noon + dt.timedelta(hours=4), "192.0.2.80", "/late")
+            assert runtime.processor.drain(30)
+        die_after(written)
+        raw = [_ask(client, today, b, force_raw=True) for b in bodies]
+        assert [_ask(client, today, b) for b in bodies] == raw
+        assert finalize(client, today) == 1  # the next round counts the day in full
+        assert [_ask(client, today, b) for b in bodies] == raw
