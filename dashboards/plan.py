@@ -28,15 +28,16 @@ Rules (the rollup-vs-raw decision, `rollup_target`):
   uniqExact, so rollup and raw answers agree.
 - rollup_daily's visitors (schema 9): a visitor hash is made under its UTC day's salt, so
   the visitors of whole days add up. Past days counted by sinks/finalize.py are read from
-  rollup_daily_visitors as numbers while each day's `events` total is still the one it was
-  counted at; the other days merge their `uniq` states; the two parts are summed.
+  rollup_daily_visitors as numbers (the rows of each day's current count) when the caller
+  passes them (`counted`, from COUNTED_DAYS: days whose change counter is still the one
+  they were counted at); the other days merge their `uniq` states; the parts are summed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,7 @@ from dashboards.query import (
     prop_key,
 )
 from dashboards.vocabulary import NAMED, base_dimension, display_sql
+from sinks.finalize import DAY_CHANGES
 from sinks.migrations import ROLLUP_DIMENSIONS
 
 MEASURES = ("visitors", "pageviews", "events", "visits", "bounces", "duration",
@@ -117,6 +119,7 @@ class Statement:
     sql: str
     parameters: dict[str, Any]
     measures: tuple[str, ...]
+    daily: bool = False  # reads rollup_daily's visitors: the counted days matter
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +192,7 @@ def rollup_target(query: StatsQuery) -> tuple[str, str] | None:
 
 
 def plan_query(query: StatsQuery, *, goals: GoalSet = NO_GOALS,
-               force_raw: bool = False, counted: frozenset[dt.date] | None = None) -> Plan:
+               force_raw: bool = False, counted: Mapping[dt.date, int] | None = None) -> Plan:
     """The statements answering `query`; its date range must already be resolved.
 
     `goals` are the site's configured goals (event:goal, revenue currencies).
@@ -212,15 +215,15 @@ def plan_query(query: StatsQuery, *, goals: GoalSet = NO_GOALS,
 
 
 
-def derives_counted_days(plan: Plan) -> bool:
-    """Whether a statement of `plan` looks up the counted days itself (COUNTED_DAYS): a
-    caller may look them up once and plan again with `counted=`."""
-    return any(COUNTED_DAYS in statement.sql for statement in
+def reads_daily_visitors(plan: Plan) -> bool:
+    """Whether a statement of `plan` reads rollup_daily's visitors, so that the counted
+    days of its range (COUNTED_DAYS) would answer part of it: plan again with `counted=`."""
+    return any(statement.daily for statement in
                (*plan.statements, *(d.statement for d in plan.denominators)))
 
 
 def _denominator(query: StatsQuery, metric: str, goals: GoalSet, force_raw: bool,
-                 counted: frozenset[dt.date] | None) -> Denominator:
+                 counted: Mapping[dt.date, int] | None) -> Denominator:
     """Plausible's divisors (lib/plausible/stats/sql/special_metrics.ex): percentage divides by
     the visitors of the same filters without dimensions; conversion_rate by those without the
     top-level goal and props filters; group_conversion_rate by the same, per group of the
@@ -317,7 +320,7 @@ def _group_by(query: StatsQuery) -> str:
 
 
 def _rollup_statement(query: StatsQuery, table: str, dim: str,
-                      counted: frozenset[dt.date] | None = None) -> Statement:
+                      counted: Mapping[dt.date, int] | None = None) -> Statement:
     start, stop = _bounds(query)
     session_rows = dim in SESSION_ONLY
     sums = {
@@ -347,14 +350,16 @@ def _rollup_statement(query: StatsQuery, table: str, dim: str,
                 for m in measures)]
     if table == "rollup_daily":
         by_day = any(d in TIME_DIMENSIONS for d in query.dimensions)
-        days = None
-        if counted is not None:  # the caller looked them up: constant sets, no subqueries
-            first, stop_day = start.date(), stop.date()
-            in_range = [first + dt.timedelta(days=i) for i in range((stop_day - first).days)]
-            days = (params.bind(sorted(d for d in in_range if d in counted), "Array(Date)"),
-                    params.bind([d for d in in_range if d not in counted], "Array(Date)"))
-        source = _daily_source(measures, sums, where, by_day, exits=dim == "visit:exit_page",
-                               days=days)
+        # the range's days as constant sets: the counted ones (with the version of their
+        # count) and the rest; `counted` None: none is known to be counted
+        first, stop_day = start.date(), stop.date()
+        in_range = [first + dt.timedelta(days=i) for i in range((stop_day - first).days)]
+        known = {d: v for d, v in (counted or {}).items() if first <= d < stop_day}
+        days = (params.bind(sorted(known), "Array(Date)"),
+                params.bind([known[d] for d in sorted(known)], "Array(UInt64)"),
+                params.bind([d for d in in_range if d not in known], "Array(Date)"))
+        source = _daily_source(measures, sums, where, by_day, days,
+                               exits=dim == "visit:exit_page", counted=bool(known))
         select = [*select[: len(query.dimensions)],
                   *(f"sum(x_{m}) AS m_{m}" for m in measures)]
         # a value left only by superseded visit states (an exit page the visit moved on
@@ -364,23 +369,19 @@ def _rollup_statement(query: StatsQuery, table: str, dim: str,
                + (f"\nHAVING NOT ({empty})" if query.dimensions else ""))
     else:
         sql = f"SELECT {', '.join(select)}\nFROM {table}\nWHERE {where}{_group_by(query)}"
-    return Statement(sql, params.values, measures)
+    return Statement(sql, params.values, measures, daily=table == "rollup_daily")
 
 
-# The days of the range whose visitors rollup_daily_visitors holds, still current: counted
-# when the day's `events` total was what it is now (sinks/finalize.py).
-COUNTED_DAYS = """(SELECT day FROM rollup_daily_visitors FINAL
+# The days of a range whose counts in rollup_daily_visitors are current, with the version
+# of that count: counted when the day's change counter (sinks/finalize.py: DAY_CHANGES) was
+# what it is now. A caller runs it and passes the answer to plan_query(counted=...).
+COUNTED_DAYS = """SELECT day, version FROM rollup_daily_visitors FINAL
     WHERE site = {site:String} AND dim = '' AND value = ''
       AND day >= {first_day:Date} AND day < {stop_day:Date}
-      AND (day, events_seen) IN (
-        SELECT day, sum(events) FROM rollup_daily
+      AND (day, fingerprint) IN (
+        SELECT day, """ + DAY_CHANGES + """ FROM rollup_daily
         WHERE site = {site:String} AND dim = '' AND day >= {first_day:Date}
-          AND day < {stop_day:Date} GROUP BY day))"""
-# The other days of the range: named as a set (not as NOT IN) so that the primary key skips
-# the granules of counted days, whose `uniq` states would be decoded only to be dropped.
-OPEN_DAYS = f"""(SELECT DISTINCT day FROM rollup_daily
-    WHERE site = {{site:String}} AND dim = '' AND day >= {{first_day:Date}}
-      AND day < {{stop_day:Date}} AND day NOT IN {COUNTED_DAYS})"""
+          AND day < {stop_day:Date} GROUP BY day)"""
 # Sessions as rollup-shaped rows (site, dim, day, value) of exit pages, each session state
 # collapsed (Σ sign) so that a visit counts under the exit page it ended on.
 EXIT_PAGES = """(SELECT site, 'visit:exit_page' AS dim, toDate(start) AS day,
@@ -391,20 +392,24 @@ _ZERO = {"visitors": "toUInt64(0)", "pageviews": "toUInt64(0)", "events": "toUIn
 
 
 def _daily_source(measures: tuple[str, ...], sums: dict[str, str], where: str,
-                  by_day: bool, *, exits: bool = False,
-                  days: tuple[str, str] | None = None) -> str:
+                  by_day: bool, days: tuple[str, str, str], *, exits: bool = False,
+                  counted: bool = True) -> str:
     """rollup_daily's rows as (rday, value, x_<measure>…) for the caller to sum: visitors
     of counted days as stored numbers, of the other days as their states merged per value
     (and day, if `by_day`: `rday` is otherwise meaningless); the sums from rollup_daily. A
     hash lives under one UTC day, so counted days and the rest add up (sinks/finalize.py).
-    `days`: the counted and the other days of the range as bound Array(Date) parameters,
-    when the caller looked them up (COUNTED_DAYS, just before); else subqueries find them."""
-    counted_days, open_days = days if days is not None else (COUNTED_DAYS, OPEN_DAYS)
+    `days`: bound parameters of the counted days, the versions of their counts, and the
+    other days (COUNTED_DAYS, looked up by the caller); `counted`: whether any day is.
+    A counted day's rows are those of its current count (version >= the totals row's): a
+    recount writes every key anew, so a key an earlier count left (an exit page the visit
+    moved on from) is not read."""
+    counted_days, versions, open_days = days
     def row(given: dict[str, str]) -> str:
         return ", ".join(f"{given.get(m, _ZERO.get(m, 'toInt64(0)'))} AS x_{m}"
                          for m in measures)
-    counted = f"SELECT day AS rday, value, {row({'visitors': 'visitors'})}\n" \
-              f"FROM rollup_daily_visitors FINAL WHERE {where} AND day IN {counted_days}"
+    numbers = f"SELECT day AS rday, value, {row({'visitors': 'visitors'})}\n" \
+              f"FROM rollup_daily_visitors FINAL WHERE {where} AND day IN {counted_days}" \
+              f" AND version >= transform(day, {counted_days}, {versions}, toUInt64(0))"
     states, merge = "rollup_daily", "uniqMerge(visitors)"
     if exits:  # exit pages of days not counted yet: the visits as they ended, from raw
         states = EXIT_PAGES.format(open_days=open_days)
@@ -413,7 +418,7 @@ def _daily_source(measures: tuple[str, ...], sums: dict[str, str], where: str,
              f"{row({'visitors': merge})}\n" \
              f"FROM {states} WHERE {where} AND day IN {open_days}\n" \
              f"GROUP BY {'day, ' if by_day else ''}value"
-    parts = [counted, merged]
+    parts = [numbers, merged] if counted else [merged]
     if len(measures) > 1:
         cast = {m: f"toUInt64({sums[m]})" if m in ("pageviews", "events")
                 else f"toInt64({sums[m]})" for m in measures if m != "visitors"}

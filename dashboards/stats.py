@@ -39,7 +39,7 @@ from dashboards.guard import (
     too_narrow,
 )
 from dashboards.noise import DpPolicy, PrivacyAccountant, check_dp_query
-from dashboards.plan import COUNTED_DAYS, UTC_ZONES, derives_counted_days, plan_query
+from dashboards.plan import COUNTED_DAYS, UTC_ZONES, plan_query, reads_daily_visitors
 from dashboards.query import (
     MAX_LIMIT,
     TIME_DIMENSIONS,
@@ -93,7 +93,7 @@ class StatsService:
         self._accountant = PrivacyAccountant(dp_policy or DpPolicy())
         # (site, first day, stop day) -> (monotonic time looked up, counted days); a
         # dashboard asks ~20 questions over one range within a second
-        self._counted: dict[tuple[str, dt.date, dt.date], tuple[float, frozenset[dt.date]]] = {}
+        self._counted: dict[tuple[str, dt.date, dt.date], tuple[float, dict[dt.date, int]]] = {}
         self._counted_lock = threading.Lock()
 
     def caller_for_key(self, key_digest: str, site_id: str) -> Caller:
@@ -216,10 +216,10 @@ class StatsService:
             thin |= moved
         return thin
 
-    def _counted_days(self, query: StatsQuery) -> frozenset[dt.date]:
-        """The days of the query's range whose visitors are counted and current
-        (COUNTED_DAYS), remembered for COUNTED_TTL_S: a late event into a counted day
-        reaches answers from its states within that time instead of at once."""
+    def _counted_days(self, query: StatsQuery) -> dict[dt.date, int]:
+        """The days of the query's range whose visitors are counted and current, with the
+        version of each count (COUNTED_DAYS), remembered for COUNTED_TTL_S: a late event
+        into a counted day reaches answers from its states within that time, not at once."""
         start, stop = query.date_range.start, query.date_range.stop
         assert start is not None  # resolved before measuring
         key = (query.site_id, start.date(), stop.date())
@@ -228,9 +228,9 @@ class StatsService:
             seen = self._counted.get(key)
             if seen is not None and now - seen[0] < COUNTED_TTL_S:
                 return seen[1]
-        days = frozenset(row[0] for row in run(
-            self._client, f"SELECT day FROM {COUNTED_DAYS}",
-            {"site": query.site_id, "first_day": key[1], "stop_day": key[2]}))
+        days = {row[0]: int(row[1]) for row in run(
+            self._client, COUNTED_DAYS,
+            {"site": query.site_id, "first_day": key[1], "stop_day": key[2]})}
         with self._counted_lock:
             if len(self._counted) > 1000:  # many sites and ranges: forget the old ones
                 self._counted = {k: v for k, v in self._counted.items()
@@ -242,9 +242,10 @@ class StatsService:
         """Rows of base measures, the metrics' context and the source that answered."""
         goals = self.goals(query)
         plan = plan_query(query, goals=goals, force_raw=force_raw)
-        if derives_counted_days(plan):
-            # Which days of the range are counted, looked up once, so that the statements
-            # take them as constants instead of each re-deriving them (two reads apiece).
+        if reads_daily_visitors(plan):
+            # Which days of the range are counted (and by which count): constants for the
+            # statements, so that they read the counts of those days and the states of
+            # the others.
             plan = plan_query(query, goals=goals, force_raw=force_raw,
                               counted=self._counted_days(query))
         parts = [(statement.measures, run(self._client, statement.sql, statement.parameters))

@@ -4,12 +4,19 @@ rollup_daily keeps visitors as `uniq` states, which a query must decode and merg
 10M events a month's page breakdown spent most of a second there. A visitor hash is
 made under its UTC day's salt, so a hash never appears under two days, and the visitors
 of whole days add up. Once a day is over, its count per (dim, value) is final unless a
-late insert changes it, so it is stored as a plain number, with the day's `events` total
-(`events_seen`) at the moment it was counted. The planner (dashboards/plan.py) reads a
-day's numbers only while `events_seen` still equals the live total, and the states
-otherwise, so an answer never depends on whether or when this ran; a late event makes
-the day stale until the next round counts it again (every new visitor arrives with an
-event of its day, which moves the total).
+late insert changes it, so it is stored as a plain number, with the day's change
+counter (`fingerprint`, DAY_CHANGES) at the moment it was counted. The planner
+(dashboards/plan.py) reads a day's numbers only while the fingerprint still equals the
+live counter, and the states otherwise, so an answer does not depend on whether or when
+this ran; a late insert makes the day stale until the next round counts it again.
+
+DAY_CHANGES adds three sums of the day's totals row that never go down: events (every
+event of the day), visits (+1 for every visit that starts on the day, 0 for a visit's
+-1/+1 update) and visit page views (+1 for every page view that continues one of the
+day's visits, even after midnight: the only update that moves a visit's exit page). So
+every insert that can change a count (a new visitor arrives with an event and a visit of
+its day; an exit page moves with a page view) moves the counter: the events of a batch
+and its sessions are two inserts, and a round between them sees the counter move again.
 
 `finalize(client, today)` is the whole job: idempotent, safe to run in several processes
 at once (a recount writes the same numbers under a newer version). `Finalizer` runs it
@@ -31,22 +38,24 @@ from sinks.client import command, run
 
 log = logging.getLogger(__name__)
 
-# (site, day, live events total) of the past days whose counts are missing or stale.
+# A day's change counter over its rollup_daily totals rows (see the module docstring).
+DAY_CHANGES = "sum(events) + sum(visits) + sum(visit_pageviews)"
+# (site, day, live change counter) of the past days whose counts are missing or stale.
 STALE_DAYS = """SELECT r.site, r.day, r.e FROM (
-    SELECT site, day, sum(events) AS e FROM rollup_daily
+    SELECT site, day, """ + DAY_CHANGES + """ AS e FROM rollup_daily
     WHERE dim = '' AND day < {today:Date} GROUP BY site, day) AS r
 LEFT JOIN (
-    SELECT site, day, argMax(events_seen, version) AS seen FROM rollup_daily_visitors
+    SELECT site, day, argMax(fingerprint, version) AS seen FROM rollup_daily_visitors
     WHERE dim = '' AND value = '' AND day < {today:Date} GROUP BY site, day) AS f
 ON r.site = f.site AND r.day = f.day
 WHERE f.seen != r.e OR f.day = toDate(0)
 ORDER BY r.site, r.day
 LIMIT {limit:UInt32}"""
 
-# A day's rows in three INSERTs, the day's totals row last: it carries the `events_seen`
+# A day's rows in three INSERTs, the day's totals row last: it carries the `fingerprint`
 # the planner checks, so when it is there every other row of the count is there too.
 COUNT_DAY = """INSERT INTO rollup_daily_visitors
-    (site, dim, day, value, visitors, events_seen, version, keep_days)
+    (site, dim, day, value, visitors, fingerprint, version, keep_days)
 SELECT site, dim, day, value, uniqMerge(visitors), {seen:UInt64}, {version:UInt64},
        max(keep_days)
 FROM rollup_daily
@@ -57,7 +66,7 @@ GROUP BY site, dim, day, value"""
 # states cannot drop a visitor whose visit moved on to another exit page). A day whose
 # sessions already expired has no exit-page count: its visitors there read as 0.
 COUNT_EXIT_PAGES = """INSERT INTO rollup_daily_visitors
-    (site, dim, day, value, visitors, events_seen, version, keep_days)
+    (site, dim, day, value, visitors, fingerprint, version, keep_days)
 SELECT {site:String}, 'visit:exit_page', {day:Date}, exit_page,
        uniqIf(visitor_id, s_live > 0), {seen:UInt64}, {version:UInt64},
        (SELECT max(keep_days) FROM rollup_daily WHERE site = {site:String}

@@ -344,7 +344,7 @@ def v9_statements(s: Settings) -> list[str]:
     the visitors of a range of whole days are the sum of each day's visitors, and a day's
     count never changes once its rows stop changing. sinks/finalize.py writes the count of
     a past day here (`uniqMerge` of its `rollup_daily` states, the number a one-day query
-    answers) together with `events_seen`, the day's `events` total at that moment; the
+    answers) together with `fingerprint`, the day's change counter at that moment; the
     planner uses a day's row only while that total is still the live one, so a late insert
     sends the day back to the states until it is counted again. Summing numbers instead of
     merging states makes a month's breakdown read a few thousand integers (the numbers are
@@ -353,7 +353,7 @@ def v9_statements(s: Settings) -> list[str]:
     """
     return [f"""CREATE TABLE IF NOT EXISTS rollup_daily_visitors (
     site LowCardinality(String), dim LowCardinality(String), day Date, value String,
-    visitors UInt64, events_seen UInt64, version UInt64,
+    visitors UInt64, fingerprint UInt64, version UInt64,
     keep_days UInt16 DEFAULT {s.daily_ttl_days}
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(day)

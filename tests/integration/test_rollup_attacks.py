@@ -230,7 +230,7 @@ def test_a_round_between_the_sinks_two_inserts_misses_the_new_visits(
 def test_a_round_that_dies_between_its_inserts_changes_no_answer(
         pipeline: Any, clock: Clock, written: int) -> None:
     """Claim 4 (holds): a round writes exit pages, the other dims, then the totals row that
-    carries `events_seen`. Dying after 1 or 2 of them, on a first count or on a recount
+    carries `fingerprint`. Dying after 1 or 2 of them, on a first count or on a recount
     after a late event, leaves the day read from its states; the next round completes it."""
     import time
 

@@ -93,10 +93,10 @@ def test_the_counted_numbers_are_what_is_read_until_the_day_changes(
     truth = _answers(client, today)
     finalize(client, today)
     day = today - dt.timedelta(days=2)
-    # Doctor the counted totals of one day (a newer version, the same events_seen): the
+    # Doctor the counted totals of one day (a newer version, the same fingerprint): the
     # answer follows the stored number, so it is the number that is read.
     client.command("""INSERT INTO rollup_daily_visitors
-        SELECT site, dim, day, value, visitors + 100, events_seen, version + 1, keep_days
+        SELECT site, dim, day, value, visitors + 100, fingerprint, version + 1, keep_days
         FROM rollup_daily_visitors FINAL WHERE day = {d:Date} AND dim = ''""",
                    parameters={"d": day})
     assert _answers(client, today)[0][0]["metrics"][0] == truth[0][0]["metrics"][0] + 100
@@ -159,7 +159,7 @@ def test_one_service_rereads_the_counted_days_after_their_ttl(
     before = visitors()
     day = today - dt.timedelta(days=1)
     client.command("""INSERT INTO rollup_daily_visitors
-        SELECT site, dim, day, value, visitors + 100, events_seen, version + 1, keep_days
+        SELECT site, dim, day, value, visitors + 100, fingerprint, version + 1, keep_days
         FROM rollup_daily_visitors FINAL WHERE day = {d:Date} AND dim = ''""",
                    parameters={"d": day})
     assert visitors() == before + 100  # doctored: the stored number is what is read

@@ -10,7 +10,7 @@ import pytest
 
 from contract.errors import BadQuery
 from dashboards.goals import Goal, GoalSet, page_regex
-from dashboards.plan import derives_counted_days, needed_measures, plan_query, rollup_target
+from dashboards.plan import needed_measures, plan_query, reads_daily_visitors, rollup_target
 from dashboards.query import Combine, Condition, DateRange, Negate, StatsQuery, parse_query
 from dashboards.results import (
     Context,
@@ -470,17 +470,18 @@ def test_total_minus_the_rows_shown_never_isolates_fewer_than_k() -> None:
 
 
 def test_counted_days_looked_up_once_become_constants() -> None:
-    """Given the counted days, a rollup_daily statement reads them as two constant sets
-    (counted, the rest of the range) instead of deriving them in subqueries."""
+    """Given the counted days (with their counts' versions), a rollup_daily statement reads
+    them as constant sets: counted days and versions, the rest of the range; none known:
+    every day from the states, and the counts are not read at all."""
     query = parse(dimensions=["visit:country"], date_range=["2024-01-01", "2024-01-05"])
-    derived = plan_query(query)
-    assert derives_counted_days(derived)
+    unknown = plan_query(query)
+    assert reads_daily_visitors(unknown)
+    assert "rollup_daily_visitors" not in unknown.statements[0].sql
     day = dt.date
-    given = plan_query(query, counted=frozenset({day(2024, 1, 2), day(2024, 1, 4)}))
-    assert not derives_counted_days(given)
-    params = given.statements[0].parameters
-    sets = [v for v in params.values() if isinstance(v, list) and v
-            and isinstance(v[0], dt.date)]
-    assert sets == [[day(2024, 1, 2), day(2024, 1, 4)],
-                    [day(2024, 1, 1), day(2024, 1, 3), day(2024, 1, 5)]]
-    assert not derives_counted_days(plan_query(query, force_raw=True))
+    given = plan_query(query, counted={day(2024, 1, 2): 7, day(2024, 1, 4): 9,
+                                       day(2023, 12, 1): 3})  # outside the range: ignored
+    assert "rollup_daily_visitors FINAL" in given.statements[0].sql
+    lists = [v for v in given.statements[0].parameters.values() if isinstance(v, list)]
+    assert [day(2024, 1, 2), day(2024, 1, 4)] in lists and [7, 9] in lists
+    assert [day(2024, 1, 1), day(2024, 1, 3), day(2024, 1, 5)] in lists
+    assert not reads_daily_visitors(plan_query(query, force_raw=True))
