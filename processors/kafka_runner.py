@@ -54,7 +54,25 @@ class KafkaProcessor:
             max_poll_records=self.max_batch_size, **(consumer_config or {}))
         self.dlq = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all",
                                  enable_idempotence=True)
+        self._await_metadata(timeout=30.0)
         self.consumer.subscribe([topic], listener=_Listener(self))
+
+    def _await_metadata(self, timeout: float) -> None:
+        """Wait (bounded) until this consumer knows the topic's partitions.
+
+        The group leader assigns only the partitions its metadata knows: a member that
+        leads the first rebalance before it has the topic's metadata (a topic made moments
+        ago, its partition leaders not elected yet) assigns nothing ("No partition metadata
+        for topic") until the next metadata refresh, up to metadata.max.age.ms (5 min)
+        later. Seen once in a loaded CI run as a processor that never caught up.
+        """
+        deadline = time.monotonic() + timeout
+        while not self.consumer.partitions_for_topic(self.topic):
+            if time.monotonic() >= deadline:
+                log.warning("no partition metadata for %s after %.0fs; subscribing anyway",
+                            self.topic, timeout)
+                return
+            time.sleep(0.2)
 
     # -- assignment ---------------------------------------------------------------
     def assign(self, partitions: list[TopicPartition]) -> None:
