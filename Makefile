@@ -34,7 +34,7 @@ lint:  $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy contract collector processors sinks dashboards crumbless
 
-bench: $(STAMP)  ## the quick benchmark profile, a few minutes (numbers go to docs/benchmarks.md)
+bench: $(STAMP)  ## the quick benchmark profile, about 10 minutes (numbers go to docs/benchmarks.md)
 	$(BIN)/python -m bench --quick
 
 bench-full: $(STAMP)  ## every benchmark at full size (dashboard at 1M and 10M events: ~15 min)

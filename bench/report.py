@@ -29,10 +29,13 @@ Result = dict[str, Any]
 INTRO = """\
 # Benchmarks
 
-Numbers from `bench/`, written here by `make bench` (`python -m bench`, about 3 minutes).
-`python -m bench --quick` runs smaller versions in under a minute; `--only NAME` runs one
-benchmark and keeps the other sections as they were. Every number is a median over
-repeats. The machine is small and shared (see below), so absolute numbers move by
+Numbers from `bench/`, written here by `make bench` (`python -m bench --quick`, about 10
+minutes on this machine) and `make bench-full` (`python -m bench`, longer: the dashboard
+alone seeds and measures 1M and 10M events, ~10 minutes; `CRUMBLESS_BENCH_DATA_DIR=dir`
+keeps the seeded databases for the next run). `--only NAME` runs one benchmark and keeps
+the other sections as they were; `--render` rewrites this file from bench/results.json.
+Each section says when its numbers were measured, quick or full. Every number is a
+median over repeats. The machine is small and shared (see below), so absolute numbers move by
 ±20 % between runs; ratios of variants measured in the same run are the stable part,
 and they are what the conclusions rest on. Tests never assert on timings.
 """
