@@ -50,7 +50,7 @@ def insert_floor(path: Path, batch_size: int, repeats: int) -> dict[str, Any]:
         sessioniser = Sessioniser(30 * 60_000)
         for first in range(0, len(records), batch_size):
             built.append(batch_rows(build_batch(records[first:first + batch_size], sessioniser)))
-    events = sum(len(b.events) for b in built)
+    events = sum(b.event_count for b in built)  # RowBatch holds columns
     seconds = []
     with tempfile.TemporaryDirectory(prefix="crumbless-bench-") as tmp:
         client = connect(f"chdb://{Path(tmp) / 'clickhouse'}", "default")
