@@ -58,7 +58,7 @@ from dashboards.query import (
     prop_key,
 )
 from dashboards.vocabulary import NAMED, base_dimension, display_sql
-from sinks.finalize import DAY_CHANGES
+from sinks.finalize import DAY_CHANGES, EXIT_VISITORS, exit_page_visits
 from sinks.migrations import ROLLUP_DIMENSIONS
 
 MEASURES = ("visitors", "pageviews", "events", "visits", "bounces", "duration",
@@ -344,10 +344,8 @@ def _rollup_statement(query: StatsQuery, table: str, dim: str,
         if query.filters:
             where += " AND " + _tree_sql(query.filters, lambda leaf: _condition_sql(
                 display_sql(leaf.dimension, "value", params.bind), leaf, params))
-    select = [*(f"{TIME_EXPRESSIONS[d].format(col=col) if d in TIME_DIMENSIONS else display_sql(d, 'value', params.bind)} AS d{i}"  # noqa: E501
-                for i, d in enumerate(query.dimensions)),
-              *(f"{'uniqMerge(visitors)' if m == 'visitors' else f'sum({sums[m]})'} AS m_{m}"
-                for m in measures)]
+    dims = [f"{TIME_EXPRESSIONS[d].format(col=col) if d in TIME_DIMENSIONS else display_sql(d, 'value', params.bind)} AS d{i}"  # noqa: E501
+            for i, d in enumerate(query.dimensions)]
     if table == "rollup_daily":
         by_day = any(d in TIME_DIMENSIONS for d in query.dimensions)
         # the range's days as constant sets: the counted ones (with the version of their
@@ -360,14 +358,15 @@ def _rollup_statement(query: StatsQuery, table: str, dim: str,
                 params.bind([d for d in in_range if d not in known], "Array(Date)"))
         source = _daily_source(measures, sums, where, by_day, days,
                                exits=dim == "visit:exit_page", counted=bool(known))
-        select = [*select[: len(query.dimensions)],
-                  *(f"sum(x_{m}) AS m_{m}" for m in measures)]
+        select = [*dims, *(f"sum(x_{m}) AS m_{m}" for m in measures)]
         # a value left only by superseded visit states (an exit page the visit moved on
         # from: +1 and -1) sums to nothing: not a row, as on raw sessions
         empty = " AND ".join(f"m_{m} = 0" for m in measures)
         sql = (f"SELECT {', '.join(select)}\nFROM ({source})\nWHERE 1{_group_by(query)}"
                + (f"\nHAVING NOT ({empty})" if query.dimensions else ""))
     else:
+        select = [*dims, *(f"{'uniqMerge(visitors)' if m == 'visitors' else f'sum({sums[m]})'}"
+                           f" AS m_{m}" for m in measures)]
         sql = f"SELECT {', '.join(select)}\nFROM {table}\nWHERE {where}{_group_by(query)}"
     return Statement(sql, params.values, measures, daily=table == "rollup_daily")
 
@@ -382,12 +381,6 @@ COUNTED_DAYS = """SELECT day, version FROM rollup_daily_visitors FINAL
         SELECT day, """ + DAY_CHANGES + """ FROM rollup_daily
         WHERE site = {site:String} AND dim = '' AND day >= {first_day:Date}
           AND day < {stop_day:Date} GROUP BY day)"""
-# Sessions as rollup-shaped rows (site, dim, day, value) of exit pages, each session state
-# collapsed (Σ sign) so that a visit counts under the exit page it ended on.
-EXIT_PAGES = """(SELECT site, 'visit:exit_page' AS dim, toDate(start) AS day,
-        exit_page AS value, session_id, visitor_id, sum(sign) AS s_live
-    FROM sessions WHERE site = {{site:String}} AND toDate(start) IN {open_days}
-    GROUP BY site, day, value, session_id, visitor_id HAVING s_live != 0)"""
 _ZERO = {"visitors": "toUInt64(0)", "pageviews": "toUInt64(0)", "events": "toUInt64(0)"}
 
 
@@ -412,8 +405,7 @@ def _daily_source(measures: tuple[str, ...], sums: dict[str, str], where: str,
               f" AND version >= transform(day, {counted_days}, {versions}, toUInt64(0))"
     states, merge = "rollup_daily", "uniqMerge(visitors)"
     if exits:  # exit pages of days not counted yet: the visits as they ended, from raw
-        states = EXIT_PAGES.format(open_days=open_days)
-        merge = "uniqIf(visitor_id, s_live > 0)"
+        states, merge = exit_page_visits(open_days), EXIT_VISITORS
     merged = f"SELECT {'day' if by_day else 'toDate(0)'} AS rday, value, " \
              f"{row({'visitors': merge})}\n" \
              f"FROM {states} WHERE {where} AND day IN {open_days}\n" \

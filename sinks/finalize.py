@@ -62,19 +62,31 @@ FROM rollup_daily
 WHERE site = {site:String} AND day = {day:Date} AND dim != 'visit:exit_page'
   AND (dim = '') = {totals:Bool}
 GROUP BY site, dim, day, value"""
-# Exit pages from the day's visits as they ended (Σ sign per session state: the rollup's
-# states cannot drop a visitor whose visit moved on to another exit page). A day whose
-# sessions already expired has no exit-page count: its visitors there read as 0.
-COUNT_EXIT_PAGES = """INSERT INTO rollup_daily_visitors
+
+
+def exit_page_visits(days: str) -> str:
+    """The site's ({site:String}) sessions that started on `days` (an SQL set of Date) as
+    rollup-shaped rows (site, dim, day, value = exit page, session_id, visitor_id, s_live),
+    each session state collapsed (Σ sign): a visit stands under the exit page it ended on,
+    which the rollup's `uniq` states cannot tell (a visit moves on from an exit page, a
+    state cannot drop its visitor). Count visitors with EXIT_VISITORS; also read by
+    dashboards/plan.py for days not counted yet."""
+    return f"""(SELECT site, 'visit:exit_page' AS dim, toDate(start) AS day,
+        exit_page AS value, session_id, visitor_id, sum(sign) AS s_live
+    FROM sessions WHERE site = {{site:String}} AND toDate(start) IN {days}
+    GROUP BY site, day, value, session_id, visitor_id HAVING s_live != 0)"""
+
+
+EXIT_VISITORS = "uniqIf(visitor_id, s_live > 0)"
+# Exit pages from the day's visits as they ended. A day whose sessions already expired
+# has no exit-page count: its visitors there read as 0.
+COUNT_EXIT_PAGES = f"""INSERT INTO rollup_daily_visitors
     (site, dim, day, value, visitors, fingerprint, version, keep_days)
-SELECT {site:String}, 'visit:exit_page', {day:Date}, exit_page,
-       uniqIf(visitor_id, s_live > 0), {seen:UInt64}, {version:UInt64},
-       (SELECT max(keep_days) FROM rollup_daily WHERE site = {site:String}
-          AND dim = '' AND day = {day:Date})
-FROM (SELECT session_id, visitor_id, exit_page, sum(sign) AS s_live FROM sessions
-      WHERE site = {site:String} AND toDate(start) = {day:Date}
-      GROUP BY session_id, visitor_id, exit_page HAVING s_live != 0)
-GROUP BY exit_page"""
+SELECT site, dim, day, value, {EXIT_VISITORS}, {{seen:UInt64}}, {{version:UInt64}},
+       (SELECT max(keep_days) FROM rollup_daily WHERE site = {{site:String}}
+          AND dim = '' AND day = {{day:Date}})
+FROM {exit_page_visits("({day:Date})")}
+GROUP BY site, dim, day, value"""
 
 
 LIMIT = 400  # days per round
