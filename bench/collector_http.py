@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.timing import median, rate
 from bench.worker import spawn
-from bench.workload import SITES, Hit, build_geo_db, make_hits
+from bench.workload import Hit, build_geo_db, make_hits, register_sites
 from contract.settings import Settings
 from crumbless.app import create_app
 from crumbless.runtime import Runtime
@@ -49,10 +49,7 @@ def measure(durability: str, events: int, rounds: int) -> dict[str, Any]:
                             geoip_db=str(build_geo_db(Path(tmp)))).validate()
         runtime = Runtime(settings, start_background=False)
         try:
-            for site in SITES.values():
-                runtime.sites.add(site.domain, no_consent=site.no_consent,
-                                  store_truncated_ip=site.store_truncated_ip,
-                                  city_geo=site.city_geo)
+            register_sites(runtime.sites)
             client = create_app(runtime).test_client()
             _send(client, hits[:300])  # warm-up: UA caches, Flask, first log segment
             alone = _send(client, hits)

@@ -428,7 +428,7 @@ def in_process_cost(count: int = 3000) -> dict[str, float]:
 
     from werkzeug.datastructures import EnvironHeaders
 
-    from bench.workload import SITES
+    from bench.workload import register_sites
     from collector.beacon import parse_beacon
     from collector.ingest import Ingest
     from contract.settings import Settings
@@ -462,10 +462,7 @@ def in_process_cost(count: int = 3000) -> dict[str, float]:
                             trusted_proxies=("127.0.0.1",)).validate()
         runtime = Runtime(settings, start_background=False)
         try:
-            for site in SITES.values():
-                runtime.sites.add(site.domain, no_consent=site.no_consent,
-                                  store_truncated_ip=site.store_truncated_ip,
-                                  city_geo=site.city_geo)
+            register_sites(runtime.sites)
             app = create_app(runtime)
             ingest = Ingest(anonymiser=runtime.edge.anonymiser, site_for=runtime.sites.get,
                             transport=runtime.transport, metrics=runtime.metrics,

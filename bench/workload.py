@@ -12,6 +12,7 @@ import ipaddress
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -69,6 +70,13 @@ class Hit:
         """The request facts the privacy transform reads."""
         return RequestFacts(ip=self.ip, user_agent=self.headers["User-Agent"],
                             headers=self.headers)
+
+
+def register_sites(registry: Any) -> None:
+    """Add SITES, with their policies, to a SiteRegistry (a fresh runtime's)."""
+    for site in SITES.values():
+        registry.add(site.domain, no_consent=site.no_consent,
+                     store_truncated_ip=site.store_truncated_ip, city_geo=site.city_geo)
 
 
 def user_agents() -> list[str]:

@@ -88,12 +88,7 @@ class DirectAdmin:
 
     def _registered(self, site: str) -> str:
         """The normalised domain of a registered site; BadRequest naming it otherwise."""
-        domain = normalise_domain(site)
-        if self.sites.get(domain) is None:
-            self.sites.refresh()
-            if self.sites.get(domain) is None:
-                raise BadRequest(f"site {site} is not registered; add it first")
-        return domain
+        return self.sites.require(site, hint="; add it first")
 
     def list_goals(self, site: str) -> list[dict[str, str]]:
         """A registered site's configured goals (custom events are goals without a row)."""

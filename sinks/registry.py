@@ -91,6 +91,16 @@ class SiteRegistry:
         with self._lock:
             return self._cache.get(domain)
 
+    def require(self, site: str, *, hint: str = "") -> str:
+        """The normalised domain of the registered `site`, looking again past the cache
+        before it says no; BadRequest "site … is not registered" + `hint` otherwise."""
+        domain = normalise_domain(site)
+        if self.get(domain) is None:
+            self.refresh()
+            if self.get(domain) is None:
+                raise BadRequest(f"site {domain} is not registered{hint}")
+        return domain
+
     def by_umami_id(self, website_id: str) -> Site | None:
         """The site mapped to an Umami website id (any UUID spelling), or None."""
         self._fresh()
@@ -154,11 +164,7 @@ class SiteRegistry:
 
     def remove(self, domain: str) -> None:
         """Unregister a site: its beacons are refused from now on (stored data expires by TTL)."""
-        domain = normalise_domain(domain)
-        if self.get(domain) is None:
-            self.refresh()
-            if self.get(domain) is None:
-                raise BadRequest(f"site {domain} is not registered")
+        domain = self.require(domain)
         self.client.insert("sites", [[domain, "drop", 0, 0, "", 0, "USD", "UTC", 1, _version()]],
                            column_names=SITE_COLUMNS)
         self.refresh()
@@ -191,11 +197,7 @@ class ApiKeys:
 
     def create(self, site: str) -> str:
         """Make a new key for `site` and return it; it is not retrievable later."""
-        domain = normalise_domain(site)
-        if self.sites.get(domain) is None:
-            self.sites.refresh()
-            if self.sites.get(domain) is None:
-                raise BadRequest(f"site {domain} is not registered; add it first")
+        domain = self.sites.require(site, hint="; add it first")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         self.client.insert("api_keys", [[hash_key(key), domain, dt.datetime.now(dt.UTC), 0,
                                          _version()]],
